@@ -1,0 +1,24 @@
+// glibc malloc: symbols resolved with dlsym (never linked), so the addon loads on any
+// glibc, with or without mallinfo2, under a preloaded allocator, and on musl.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+
+namespace allocstats {
+
+struct Mallinfo {
+  const char* source = nullptr;  // "mallinfo2", "mallinfo", or nullptr if neither exists
+  size_t arena = 0, ordblks = 0, smblks = 0, hblks = 0, hblkhd = 0;
+  size_t usmblks = 0, fsmblks = 0, uordblks = 0, fordblks = 0, keepcost = 0;
+};
+
+// mallinfo2() where it exists (glibc >= 2.33), else mallinfo() whose int fields wrap past
+// 2 GiB. Costs O(free chunks) and locks every arena.
+bool GlibcMallinfo(Mallinfo& out);
+const char* GlibcVersion();  // nullptr when not glibc
+
+void InitGlibc(Napi::Env env, Napi::Object exports);
+
+}  // namespace allocstats

@@ -1,0 +1,183 @@
+#include "procfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "addon.h"
+#include "common.h"
+
+namespace allocstats {
+
+ProcFiles::ProcFiles() {
+#ifdef __linux__
+  pid_ = getpid();
+  status_ = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  mem_ = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+#endif
+}
+
+ProcFiles::~ProcFiles() {
+  if (status_ >= 0) close(status_);
+  if (mem_ >= 0) close(mem_);
+}
+
+int ProcFiles::status() const { return getpid() == pid_ ? status_ : -1; }
+int ProcFiles::mem() const { return getpid() == pid_ ? mem_ : -1; }
+
+size_t PageSize() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+namespace {
+
+// Reads a whole (small) procfs file. procfs files report size 0, so read until EOF.
+bool ReadFile(const char* path, std::string& out) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out.clear();
+  char buffer[8192];
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return true;
+}
+
+// "RssAnon:\t   1234 kB" -> bytes.
+double KbField(const char* text, const char* name) {
+  const char* at = strstr(text, name);
+  if (at == nullptr) return -1;
+  at += strlen(name);
+  char* end = nullptr;
+  unsigned long long kb = strtoull(at, &end, 10);
+  if (end == at) return -1;
+  return static_cast<double>(kb) * 1024.0;
+}
+
+Napi::Value ProcessMemoryJs(const Napi::CallbackInfo& info) {
+  ProcessMemory memory;
+  if (!ReadProcessMemory(Data(info.Env()).files.get(), memory)) {
+    throw CodedError(info.Env(), "ERR_PROCFS", "Cannot read /proc/self/status: " + std::string(strerror(errno)));
+  }
+  return ProcessMemoryToJs(info.Env(), memory);
+}
+
+}  // namespace
+
+bool ReadProcessMemory(const ProcFiles* files, ProcessMemory& out) {
+#ifdef __linux__
+  // One read of /proc/self/status into a stack buffer: this runs on every sample.
+  // pread at offset 0 regenerates the file, so the descriptor is reused.
+  int kept = files != nullptr ? files->status() : -1;
+  int fd = kept >= 0 ? kept : open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buffer[4096];
+  size_t used = 0;
+  for (;;) {
+    ssize_t n = pread(fd, buffer + used, sizeof buffer - 1 - used, static_cast<off_t>(used));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    used += static_cast<size_t>(n);
+    if (used == sizeof buffer - 1) break;
+  }
+  if (fd != kept) close(fd);
+  buffer[used] = '\0';
+  if (used == 0) return false;
+  out.rss = KbField(buffer, "\nVmRSS:");
+  out.rssAnon = KbField(buffer, "\nRssAnon:");
+  out.rssFile = KbField(buffer, "\nRssFile:");
+  out.rssShmem = KbField(buffer, "\nRssShmem:");
+  out.swap = KbField(buffer, "\nVmSwap:");
+  return out.rss >= 0;
+#else
+  return false;
+#endif
+}
+
+Napi::Object ProcessMemoryToJs(Napi::Env env, const ProcessMemory& memory) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("rss", SizeOrNull(env, memory.rss));
+  result.Set("rssAnon", SizeOrNull(env, memory.rssAnon));
+  result.Set("rssFile", SizeOrNull(env, memory.rssFile));
+  result.Set("rssShmem", SizeOrNull(env, memory.rssShmem));
+  result.Set("swap", SizeOrNull(env, memory.swap));
+  return result;
+}
+
+double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>& scratch) {
+#ifdef __linux__
+  const size_t page = PageSize();
+  uintptr_t begin = start & ~(page - 1);
+  uintptr_t end = (start + length + page - 1) & ~(page - 1);
+  // Bounded scratch: 64 Ki pages (256 MiB of address space) per mincore call.
+  const size_t chunkPages = 65536;
+  if (scratch.size() < chunkPages) scratch.resize(chunkPages);
+  double resident = 0;
+  for (uintptr_t at = begin; at < end;) {
+    size_t pages = (end - at) / page;
+    if (pages > chunkPages) pages = chunkPages;
+    if (mincore(reinterpret_cast<void*>(at), pages * page, scratch.data()) != 0) return -1;
+    size_t count = 0;
+    for (size_t i = 0; i < pages; i++) count += scratch[i] & 1;
+    resident += static_cast<double>(count) * static_cast<double>(page);
+    at += pages * page;
+  }
+  return resident;
+#else
+  return -1;
+#endif
+}
+
+bool ReadSelfMaps(std::string& out) { return ReadFile("/proc/self/maps", out); }
+
+bool SafeRead(const ProcFiles* files, void* destination, uintptr_t source, size_t length) {
+  void* const destinations[1] = {destination};
+  return SafeReadMany(files, destinations, &source, length, 1);
+}
+
+bool SafeReadMany(const ProcFiles* files, void* const* destinations, const uintptr_t* sources, size_t length,
+                  size_t count) {
+#ifdef __linux__
+  if (count == 0) return true;
+  std::vector<struct iovec> local(count), remote(count);
+  for (size_t i = 0; i < count; i++) {
+    local[i] = {destinations[i], length};
+    remote[i] = {reinterpret_cast<void*>(sources[i]), length};
+  }
+  ssize_t n = process_vm_readv(getpid(), local.data(), count, remote.data(), count, 0);
+  if (n == static_cast<ssize_t>(length * count)) return true;
+  if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return false;
+  // process_vm_readv can be filtered out (seccomp); /proc/self/mem fails cleanly too.
+  int kept = files != nullptr ? files->mem() : -1;
+  int fd = kept >= 0 ? kept : open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = true;
+  for (size_t i = 0; i < count && ok; i++) {
+    ok = pread(fd, destinations[i], length, static_cast<off_t>(sources[i])) == static_cast<ssize_t>(length);
+  }
+  if (fd != kept) close(fd);
+  return ok;
+#else
+  return false;
+#endif
+}
+
+void InitProcfs(Napi::Env env, Napi::Object exports) {
+  exports.Set("processMemory", Napi::Function::New(env, ProcessMemoryJs, "processMemory"));
+}
+
+}  // namespace allocstats

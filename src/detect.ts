@@ -1,0 +1,106 @@
+// Which allocator serves malloc, decided once per process by the native layer (from the
+// allocators' own symbols plus a check that malloc really goes to them), and what
+// LD_PRELOAD asked for.
+import fs from 'node:fs';
+import path from 'node:path';
+import { binding } from './binding';
+import type { AllocatorInfo, AllocatorName, PreloadEntry } from './types';
+
+const NAMES: readonly AllocatorName[] = ['glibc', 'jemalloc', 'tcmalloc', 'mimalloc', 'musl', 'unknown'];
+
+function asName(name: string): AllocatorName {
+  return (NAMES as readonly string[]).includes(name) ? (name as AllocatorName) : 'unknown';
+}
+
+// Library file names that mean "this entry is an allocator".
+const ALLOCATOR_LIBRARY: Array<[RegExp, AllocatorName]> = [
+  [/jemalloc/i, 'jemalloc'],
+  [/tcmalloc/i, 'tcmalloc'],
+  [/mimalloc/i, 'mimalloc'],
+];
+
+function mappedLibraries(): Set<string> {
+  const mapped = new Set<string>();
+  try {
+    for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const at = line.indexOf('/');
+      if (at >= 0) mapped.add(line.slice(at).trim());
+    }
+  } catch {
+    // Not Linux: nothing to compare against.
+  }
+  return mapped;
+}
+
+function preloadEntries(value: string | undefined, mapped: Set<string>): PreloadEntry[] {
+  if (!value) return [];
+  const names = [...mapped].map((p) => path.basename(p));
+  return value
+    .split(/[\s:]+/)
+    .filter(Boolean)
+    .map((entry) => {
+      let loaded = mapped.has(entry);
+      if (!loaded) {
+        // A bare name is searched in the library path; a path may go through symlinks.
+        const base = path.basename(entry);
+        let real = entry;
+        try {
+          real = fs.realpathSync(entry);
+        } catch {
+          // not a path that exists here
+        }
+        loaded = mapped.has(real) || (!entry.includes('/') && names.includes(base));
+      }
+      return { entry, loaded };
+    });
+}
+
+let cached: AllocatorInfo | undefined;
+
+/** Which allocator serves malloc() in this process. Decided once; later calls return a copy. */
+export function detectAllocator(): AllocatorInfo {
+  if (!cached) cached = buildInfo();
+  return structuredClone(cached);
+}
+
+export function allocatorIdentity(): { name: AllocatorName; version: string | null } {
+  if (!cached) cached = buildInfo();
+  return { name: cached.name, version: cached.version };
+}
+
+function buildInfo(): AllocatorInfo {
+  const native = binding.detect();
+  const name = asName(native.name);
+  const notes: string[] = [];
+  const value = process.env.LD_PRELOAD ?? null;
+  const mapped = mappedLibraries();
+  const entries = preloadEntries(value ?? undefined, mapped);
+
+  for (const e of entries) {
+    const wanted = ALLOCATOR_LIBRARY.find(([re]) => re.test(path.basename(e.entry)))?.[1];
+    if (!e.loaded) {
+      notes.push(`LD_PRELOAD names ${e.entry} but it is not loaded in this process (wrong path or architecture?)`);
+    } else if (wanted && wanted !== name) {
+      notes.push(`LD_PRELOAD loads ${e.entry} but ${name} serves malloc()`);
+    }
+  }
+  if (name !== 'glibc' && name !== 'musl' && name !== 'unknown' && !entries.some((e) => e.loaded)) {
+    notes.push(`${name} serves malloc() without LD_PRELOAD (linked in, or preloaded through /etc/ld.so.preload)`);
+  }
+  for (const other of native.inactive) {
+    notes.push(
+      `${other.name} symbols are present${other.library ? ` in ${other.library}` : ''} but it does not serve malloc() ` +
+        '(a library carrying its own copy); its numbers are not the process allocator’s',
+    );
+  }
+  if (name === 'unknown') notes.push(native.method);
+  return {
+    name,
+    version: native.version,
+    method: native.method,
+    library: native.library,
+    inactive: native.inactive.map((i) => ({ name: asName(i.name), library: i.library })),
+    preload: { value, entries },
+    notes,
+  };
+}

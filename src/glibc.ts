@@ -1,0 +1,97 @@
+// The glibc namespace: glibc's own calls, for when the unified numbers are not enough.
+import { binding, type NativeMallinfo } from './binding';
+import { allocatorIdentity } from './detect';
+import { keepCallerStack, typeError, unsupported, withCode } from './errors';
+import { parseMallocInfo, type MallocInfo } from './mallocinfo';
+import { trim as unifiedTrim } from './trim';
+import type { TrimOptions, TrimResult } from './types';
+import { integer } from './validate';
+
+export type { MallocInfo, MallocInfoArena, MallocInfoBucket } from './mallocinfo';
+export type Mallinfo = NativeMallinfo;
+
+/** mallopt(3) parameters, by glibc's names. */
+export const MALLOPT_PARAMS = {
+  M_TRIM_THRESHOLD: -1,
+  M_TOP_PAD: -2,
+  M_MMAP_THRESHOLD: -3,
+  M_MMAP_MAX: -4,
+  M_ARENA_MAX: -8,
+} as const;
+
+export type MalloptParam = keyof typeof MALLOPT_PARAMS;
+
+function requireGlibc(what: string): void {
+  const { name } = allocatorIdentity();
+  if (name !== 'glibc') throw unsupported(`${what} needs glibc malloc, but ${name} serves malloc() in this process`);
+}
+
+/** mallinfo2() (mallinfo() before glibc 2.33, `source` says which), on the threadpool. */
+export function mallinfo2(): Promise<Mallinfo> {
+  try {
+    requireGlibc('glibc.mallinfo2()');
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return keepCallerStack(binding.glibcMallinfo(), mallinfo2).then((mi) => {
+    if (mi === null) throw unsupported('neither mallinfo2() nor mallinfo() exists in this glibc');
+    return mi;
+  });
+}
+
+/** mallinfo2() on the JS thread: O(free chunks), and it locks every arena. */
+export function mallinfo2Sync(): Mallinfo {
+  requireGlibc('glibc.mallinfo2Sync()');
+  const mi = binding.glibcMallinfoSync();
+  if (mi === null) throw unsupported('neither mallinfo2() nor mallinfo() exists in this glibc');
+  return mi;
+}
+
+function parsed(xml: string | null): MallocInfo {
+  if (xml === null) throw unsupported('malloc_info() does not exist in this libc');
+  return parseMallocInfo(xml);
+}
+
+/** malloc_info(3) parsed into one object per arena, on the threadpool. */
+export function mallocInfo(): Promise<MallocInfo> {
+  try {
+    requireGlibc('glibc.mallocInfo()');
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return keepCallerStack(binding.glibcMallocInfo(), mallocInfo).then(parsed);
+}
+
+export function mallocInfoSync(): MallocInfo {
+  requireGlibc('glibc.mallocInfoSync()');
+  return parsed(binding.glibcMallocInfoSync());
+}
+
+/**
+ * mallopt(3) by name. Takes effect for the whole process at once. Throws ERR_MALLOPT_PARAM
+ * for an unknown name and ERR_MALLOPT_FAILED when glibc rejects the value.
+ */
+export function mallopt(param: MalloptParam, value: number): void {
+  if (typeof param !== 'string') throw typeError('a mallopt parameter name', 'param', param);
+  if (!Object.prototype.hasOwnProperty.call(MALLOPT_PARAMS, param)) {
+    throw withCode(
+      new TypeError(`Expected one of ${Object.keys(MALLOPT_PARAMS).join(', ')} for param but received ${JSON.stringify(param)}`),
+      'ERR_MALLOPT_PARAM',
+    );
+  }
+  integer(value, 'value', 0, 2 ** 31 - 1);
+  requireGlibc('glibc.mallopt()');
+  if (!binding.glibcMallopt(MALLOPT_PARAMS[param], value)) {
+    throw withCode(new Error(`glibc rejected mallopt(${param}, ${value})`), 'ERR_MALLOPT_FAILED');
+  }
+}
+
+/** malloc_trim(pad) with the same measured result as trim(); rejects unless glibc serves malloc. */
+export function trim(options?: TrimOptions): Promise<TrimResult> {
+  try {
+    requireGlibc('glibc.trim()');
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return unifiedTrim(options);
+}

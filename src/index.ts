@@ -1,0 +1,18 @@
+// allocator-stats: how much freed memory the C allocator holds back from the OS, and trim().
+export { detectAllocator } from './detect';
+export { allocatorStats, allocatorStatsSync } from './stats';
+export { trim, trimSync } from './trim';
+export * as glibc from './glibc';
+export type {
+  AllocatorInfo,
+  AllocatorName,
+  MemoryStats,
+  PreloadEntry,
+  ProcessMemory,
+  RawValue,
+  StatsOptions,
+  TrimOptions,
+  TrimResult,
+  V8Memory,
+} from './types';
+export type { CodedError, ErrorCode } from './errors';

@@ -1,0 +1,63 @@
+// allocatorStats(): one sample of the allocator, the process and V8, in the unified shape.
+import { backendFor } from './backends';
+import type { BackendSample, SampleRequest } from './backends/types';
+import { allocatorIdentity } from './detect';
+import { optionalBoolean, optionsObject } from './validate';
+import type { MemoryStats, StatsOptions } from './types';
+import { v8Memory } from './v8memory';
+
+const OPTIONS = ['releasable'] as const;
+
+function request(options: unknown, name: string): SampleRequest {
+  const o = optionsObject<StatsOptions>(options, name, OPTIONS);
+  return { releasable: optionalBoolean(o.releasable, `${name}.releasable`, true) };
+}
+
+function assemble(sample: BackendSample, started: number, time: number): MemoryStats {
+  const n = sample.numbers;
+  const identity = allocatorIdentity();
+  const notes = [...n.notes];
+  if (n.releasable !== null && n.heldBack !== null && n.heldBack - n.releasable > 0 && n.heldBack > 0) {
+    const frag = n.heldBack - n.releasable;
+    if (frag / n.heldBack > 0.25 && frag > 16 * 1024 * 1024) {
+      notes.push(`${frag} held-back bytes are not releasable by a trim: free space inside partly used pages (fragmentation)`);
+    }
+  }
+  return {
+    time,
+    allocator: identity,
+    allocated: n.allocated,
+    resident: n.resident,
+    heldBack: n.heldBack,
+    heldBackRatio: n.heldBack !== null && n.resident ? n.heldBack / n.resident : n.heldBack === null ? null : 0,
+    releasable: n.releasable,
+    mapped: n.mapped,
+    process: sample.process,
+    v8: v8Memory(),
+    costMs: performance.now() - started,
+    raw: n.raw,
+    notes,
+  };
+}
+
+/**
+ * Samples the allocator on the JS thread. Cheap on a small heap; on glibc with a very
+ * fragmented heap mallinfo2()/malloc_info() walk every free chunk (tens of ms at 1 M free
+ * chunks): prefer allocatorStats() there.
+ */
+export function allocatorStatsSync(options?: StatsOptions): MemoryStats {
+  const req = request(options, 'options');
+  const started = performance.now();
+  const time = Date.now();
+  const backend = backendFor(allocatorIdentity().name);
+  return assemble(backend.sampleSync(req), started, time);
+}
+
+/** Samples the allocator; the walk over the allocator's structures runs on the libuv threadpool. */
+export async function allocatorStats(options?: StatsOptions): Promise<MemoryStats> {
+  const req = request(options, 'options');
+  const started = performance.now();
+  const time = Date.now();
+  const backend = backendFor(allocatorIdentity().name);
+  return assemble(await backend.sample(req), started, time);
+}

@@ -1,0 +1,71 @@
+// trim(): give held-back memory back to the OS and report what the OS got back.
+import { EventEmitter } from 'node:events';
+import { backendFor } from './backends';
+import type { BackendTrim, TrimRequest } from './backends/types';
+import { allocatorIdentity } from './detect';
+import { optionalInteger, optionsObject } from './validate';
+import type { TrimOptions, TrimResult } from './types';
+
+const OPTIONS = ['pad'] as const;
+
+/** Internal: every finished trim, whoever asked for it (auto-trim, endpoint, user). */
+export const trimEvents = new EventEmitter();
+
+function request(options: unknown): TrimRequest {
+  const o = optionsObject<TrimOptions>(options, 'options', OPTIONS);
+  return { pad: optionalInteger(o.pad, 'options.pad', 0) };
+}
+
+function result(outcome: BackendTrim, time: number): TrimResult {
+  const notes = [...outcome.notes];
+  let releasedBytes: number | null = null;
+  if (outcome.rssBefore !== null && outcome.rssAfter !== null) {
+    releasedBytes = outcome.rssBefore - outcome.rssAfter;
+    if (releasedBytes < 0) {
+      notes.push(`RSS grew by ${-releasedBytes} bytes during the trim (other threads allocated): released is shown as 0`);
+      releasedBytes = 0;
+    }
+  }
+  const r: TrimResult = {
+    time,
+    allocator: allocatorIdentity(),
+    supported: outcome.supported,
+    rssBefore: outcome.rssBefore,
+    rssAfter: outcome.rssAfter,
+    releasedBytes,
+    heldBackBefore: outcome.heldBackBefore,
+    heldBackAfter: outcome.heldBackAfter,
+    durationMs: outcome.durationMs,
+    notes,
+  };
+  trimEvents.emit('trim', r);
+  return r;
+}
+
+// Trims never overlap: each waits for the one before it (the native side also serialises
+// trims across worker threads).
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Trims on the libuv threadpool. Trims requested while one runs wait their turn. */
+export function trim(options?: TrimOptions): Promise<TrimResult> {
+  let req: TrimRequest;
+  try {
+    req = request(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const backend = backendFor(allocatorIdentity().name);
+  const run = queue.then(async () => {
+    const time = Date.now();
+    return result(await backend.trim(req), time);
+  });
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+/** Trims on the JS thread: blocks it for as long as the allocator's trim takes. */
+export function trimSync(options?: TrimOptions): TrimResult {
+  const req = request(options);
+  const time = Date.now();
+  return result(backendFor(allocatorIdentity().name).trimSync(req), time);
+}

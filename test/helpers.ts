@@ -1,0 +1,109 @@
+// Shared test helpers: child processes under a real preloaded allocator, and skips that CI
+// turns into failures (ALLOCATOR_STATS_REQUIRE_ALL=1).
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..');
+export const LIB = path.join(ROOT, 'lib', 'index.js');
+export const WORKLOAD = path.join(ROOT, 'scripts', 'workload.js');
+export const MiB = 1024 * 1024;
+
+const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu'];
+
+export const ALLOCATOR_LIBRARIES = {
+  jemalloc: 'libjemalloc.so.2',
+  tcmalloc: 'libtcmalloc_minimal.so.4',
+  mimalloc: 'libmimalloc.so.2',
+} as const;
+
+/** Absolute path of a shared library, or null if this machine lacks it. */
+export function findLibrary(file: string): string | null {
+  for (const dir of LIBRARY_DIRS) {
+    const p = path.join(dir, file);
+    if (fs.existsSync(p)) return p;
+  }
+  return null;
+}
+
+export const requireAll = process.env.ALLOCATOR_STATS_REQUIRE_ALL === '1';
+
+/**
+ * `test` when `available`, else `test.skip` with the reason printed. Under
+ * ALLOCATOR_STATS_REQUIRE_ALL=1 (CI installs everything) a missing dependency fails instead.
+ */
+export function testIf(available: boolean, reason: string): jest.It {
+  if (available) return test;
+  if (requireAll) {
+    return ((name: string) =>
+      test(name, () => {
+        throw new Error(`ALLOCATOR_STATS_REQUIRE_ALL=1 but ${reason}`);
+      })) as unknown as jest.It;
+  }
+  // eslint-disable-next-line no-console
+  console.warn(`skipping: ${reason}`);
+  return test.skip;
+}
+
+export interface ChildResult<T> {
+  value: T;
+  stderr: string;
+}
+
+/**
+ * Runs `code` (CommonJS, async allowed at top level through an IIFE) in a fresh `node`,
+ * with `LIB` and `WORKLOAD` paths available as constants, and returns what it printed last
+ * as JSON through `report(value)`.
+ */
+export function runChild<T = unknown>(
+  code: string,
+  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number; execArgv?: string[] } = {},
+): Promise<ChildResult<T>> {
+  const script = `
+const LIB = ${JSON.stringify(LIB)};
+const WORKLOAD = ${JSON.stringify(WORKLOAD)};
+const report = (v) => process.stdout.write('\\n@@RESULT@@' + JSON.stringify(v, (k, x) => typeof x === 'bigint' ? x.toString() + 'n' : x) + '\\n');
+(async () => {
+${code}
+})().catch((e) => { report({ __error: { message: e.message, code: e.code, name: e.name, stack: e.stack } }); process.exitCode = 3; });
+`;
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), ...options.env };
+  delete env.LD_PRELOAD;
+  if (options.preload) env.LD_PRELOAD = options.preload;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(options.execArgv ?? []), '-e', script], { env, cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 100000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const at = stdout.lastIndexOf('@@RESULT@@');
+      if (at < 0) {
+        reject(new Error(`child exited (${code ?? signal}) without a result\nstdout: ${stdout}\nstderr: ${stderr}`));
+        return;
+      }
+      const value = JSON.parse(stdout.slice(at + '@@RESULT@@'.length).split('\n')[0]);
+      if (value && value.__error) {
+        const e = new Error(`child failed: ${value.__error.message}\n${value.__error.stack}\nstderr: ${stderr}`);
+        reject(Object.assign(e, { code: value.__error.code }));
+        return;
+      }
+      resolve({ value: value as T, stderr });
+    });
+  });
+}
+
+export function nodeVersionOk(): boolean {
+  return Number(process.versions.node.split('.')[0]) >= 20;
+}
+
+export function commandExists(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,12 @@
+// ES module entry: the same objects as the CommonJS entry, with named exports.
+import cjs from './lib/index.js';
+
+export const {
+  detectAllocator,
+  allocatorStats,
+  allocatorStatsSync,
+  trim,
+  trimSync,
+  glibc,
+} = cjs;
+export default cjs;
