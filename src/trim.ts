@@ -11,6 +11,20 @@ const OPTIONS = ['pad'] as const;
 /** Internal: every finished trim, whoever asked for it (auto-trim, endpoint, user). */
 export const trimEvents = new EventEmitter();
 
+export interface TrimTotals {
+  /** Trims completed in this thread (any caller), bytes they released, time they took. */
+  trims: number;
+  releasedBytes: number;
+  durationMs: number;
+}
+
+const totals: TrimTotals = { trims: 0, releasedBytes: 0, durationMs: 0 };
+
+/** Internal: running totals of every trim in this thread, for metrics. */
+export function trimTotals(): TrimTotals {
+  return { ...totals };
+}
+
 function request(options: unknown): TrimRequest {
   const o = optionsObject<TrimOptions>(options, 'options', OPTIONS);
   return { pad: optionalInteger(o.pad, 'options.pad', 0) };
@@ -38,6 +52,11 @@ function result(outcome: BackendTrim, time: number): TrimResult {
     durationMs: outcome.durationMs,
     notes,
   };
+  if (r.supported) {
+    totals.trims++;
+    totals.releasedBytes += releasedBytes ?? 0;
+    totals.durationMs += r.durationMs;
+  }
   trimEvents.emit('trim', r);
   return r;
 }

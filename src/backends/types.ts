@@ -43,4 +43,6 @@ export interface Backend {
   sample(request: SampleRequest): Promise<BackendSample>;
   trimSync(request: TrimRequest): BackendTrim;
   trim(request: TrimRequest): Promise<BackendTrim>;
+  /** The allocator's configuration in effect (e.g. jemalloc opt.*), for diagnostics. */
+  config?(): Record<string, RawValue>;
 }
