@@ -48,12 +48,27 @@ class PromiseWorker : public Napi::AsyncWorker {
     if (failure_.failed()) SetError(failure_.message);
   }
 
-  void OnOK() override { deferred_.Resolve(convert_(Env(), result_)); }
+  // A worker thread may be torn down while this work runs: then N-API calls fail, nobody
+  // awaits the Promise, and the failure must not escape as a C++ exception.
+  void OnOK() override {
+    try {
+      deferred_.Resolve(convert_(Env(), result_));
+    } catch (const Napi::Error& error) {
+      try {
+        deferred_.Reject(error.Value());
+      } catch (...) {
+      }
+    } catch (...) {
+    }
+  }
 
   void OnError(const Napi::Error& error) override {
-    Napi::Error coded = error;
-    coded.Set("code", Napi::String::New(Env(), failure_.failed() ? failure_.code : "ERR_NATIVE"));
-    deferred_.Reject(coded.Value());
+    try {
+      Napi::Error coded = error;
+      coded.Set("code", Napi::String::New(Env(), failure_.failed() ? failure_.code : "ERR_NATIVE"));
+      deferred_.Reject(coded.Value());
+    } catch (...) {
+    }
   }
 
  private:

@@ -12,6 +12,7 @@ export type Mallinfo = NativeMallinfo;
 
 /** mallopt(3) parameters, by glibc's names. */
 export const MALLOPT_PARAMS = {
+  M_MXFAST: 1,
   M_TRIM_THRESHOLD: -1,
   M_TOP_PAD: -2,
   M_MMAP_THRESHOLD: -3,

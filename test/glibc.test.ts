@@ -1,0 +1,103 @@
+// glibc: held-back numbers that agree with what malloc_trim() then gives back to the OS.
+import { glibc } from '../src';
+import { MiB, runChild } from './helpers';
+
+interface Agreement {
+  before: { heldBack: number; releasable: number; resident: number; allocated: number; rssAnon: number; fordblks: number };
+  trimmed: { releasedBytes: number; heldBackBefore: number; heldBackAfter: number; rssBefore: number; rssAfter: number; durationMs: number; supported: boolean };
+  after: { heldBack: number; rssAnon: number; fordblks: number };
+}
+
+const agreementCode = (trimCall: string) => `
+  const a = require(LIB);
+  const { churn } = require(WORKLOAD);
+  await churn({ workers: 4, bytesPerWorker: 96 << 20 });
+  const s = await a.allocatorStats();
+  const t = ${trimCall};
+  const s2 = await a.allocatorStats();
+  report({
+    before: { heldBack: s.heldBack, releasable: s.releasable, resident: s.resident, allocated: s.allocated, rssAnon: s.process.rssAnon, fordblks: s.raw.fordblks },
+    trimmed: t,
+    after: { heldBack: s2.heldBack, rssAnon: s2.process.rssAnon, fordblks: s2.raw.fordblks },
+  });`;
+
+function checkAgreement(v: Agreement): void {
+  // The churn leaves hundreds of MB held back in the worker arenas.
+  expect(v.before.heldBack).toBeGreaterThan(200 * MiB);
+  expect(v.trimmed.supported).toBe(true);
+  // What the OS got back agrees with what we said was held back: within 20 % or 16 MiB.
+  const tolerance = Math.max(0.2 * v.before.heldBack, 16 * MiB);
+  expect(Math.abs(v.trimmed.releasedBytes - v.before.heldBack)).toBeLessThanOrEqual(tolerance);
+  expect(Math.abs(v.before.releasable - v.trimmed.releasedBytes)).toBeLessThanOrEqual(tolerance);
+  expect(v.trimmed.releasedBytes).toBe(v.trimmed.rssBefore - v.trimmed.rssAfter);
+  // Right after the trim, little is held back.
+  expect(v.trimmed.heldBackAfter).toBeLessThan(0.15 * v.trimmed.heldBackBefore);
+  expect(v.after.heldBack).toBeLessThan(0.15 * v.before.heldBack);
+  expect(v.before.rssAnon - v.after.rssAnon).toBeGreaterThan(0.8 * v.before.heldBack);
+  // fordblks does not follow RSS: trimmed pages stay in the bins. That is why heldBack
+  // comes from residency.
+  expect(v.after.fordblks).toBeGreaterThan(0.8 * v.before.fordblks);
+  expect(v.trimmed.durationMs).toBeGreaterThan(0);
+}
+
+describe('glibc held-back memory agrees with the OS', () => {
+  test('trim() (threadpool) releases what heldBack said', async () => {
+    const { value } = await runChild<Agreement>(agreementCode('await a.trim()'));
+    checkAgreement(value);
+  });
+
+  test('trimSync() releases what heldBack said', async () => {
+    const { value } = await runChild<Agreement>(agreementCode('a.trimSync()'));
+    checkAgreement(value);
+  });
+});
+
+describe('glibc namespace', () => {
+  test('mallinfo2() and mallinfo2Sync() read the counters', async () => {
+    const mi = await glibc.mallinfo2();
+    expect(mi.source).toBe('mallinfo2');
+    expect(mi.uordblks).toBeGreaterThan(0);
+    expect(mi.arena).toBeGreaterThanOrEqual(mi.uordblks);
+    const sync = glibc.mallinfo2Sync();
+    expect(Object.keys(sync).sort()).toEqual(Object.keys(mi).sort());
+  });
+
+  test('mallocInfo() parses one object per arena', async () => {
+    const info = await glibc.mallocInfo();
+    expect(info.arenas.length).toBeGreaterThanOrEqual(1);
+    expect(info.arenas[0].index).toBe(0);
+    for (const arena of info.arenas) {
+      expect(arena.systemCurrent).toBeGreaterThan(0);
+      expect(arena.rest.count).toBeGreaterThanOrEqual(1); // the top chunk
+      expect(arena.top).toBeLessThanOrEqual(arena.rest.size);
+      for (const b of arena.buckets) expect(b.to).toBeGreaterThanOrEqual(b.from);
+    }
+    const sum = info.arenas.reduce((n, a) => n + a.systemCurrent, 0);
+    expect(sum).toBe(info.totals.systemCurrent);
+    expect(glibc.mallocInfoSync().arenas.length).toBeGreaterThanOrEqual(1);
+  });
+
+  test('mallopt(M_MMAP_THRESHOLD) really changes where glibc puts a 4 MiB block', async () => {
+    const { value } = await runChild<{ arenaGrowth: number; mmapGrowth: number }>(`
+      const { glibc } = require(LIB);
+      const keep = [];
+      glibc.mallopt('M_MMAP_THRESHOLD', 32 << 20);
+      let mi = glibc.mallinfo2Sync();
+      keep.push(Buffer.alloc(4 << 20, 1));
+      const arenaGrowth = glibc.mallinfo2Sync().hblkhd - mi.hblkhd;
+      glibc.mallopt('M_MMAP_THRESHOLD', 1 << 20);
+      mi = glibc.mallinfo2Sync();
+      keep.push(Buffer.alloc(4 << 20, 1));
+      const mmapGrowth = glibc.mallinfo2Sync().hblkhd - mi.hblkhd;
+      report({ arenaGrowth, mmapGrowth });`);
+    expect(value.arenaGrowth).toBeLessThan(4 * MiB);
+    expect(value.mmapGrowth).toBeGreaterThanOrEqual(4 * MiB);
+  });
+
+  test('glibc.trim() is the measured trim', async () => {
+    const r = await glibc.trim({ pad: 0 });
+    expect(r.supported).toBe(true);
+    expect(r.allocator.name).toBe('glibc');
+    expect(r.releasedBytes).toBeGreaterThanOrEqual(0);
+  });
+});

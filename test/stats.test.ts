@@ -1,0 +1,72 @@
+import { allocatorStats, allocatorStatsSync, type MemoryStats } from '../src';
+
+const SIZE_FIELDS = ['allocated', 'resident', 'heldBack', 'releasable', 'mapped'] as const;
+
+function checkInvariants(s: MemoryStats): void {
+  expect(typeof s.time).toBe('number');
+  expect(Math.abs(s.time - Date.now())).toBeLessThan(60_000);
+  expect(s.allocator.name).toBe('glibc');
+  for (const k of SIZE_FIELDS) {
+    const v = s[k];
+    expect(v === null || (Number.isSafeInteger(v) && v >= 0)).toBe(true);
+  }
+  // Under glibc every unified number is known.
+  expect(s.allocated).not.toBeNull();
+  expect(s.resident).not.toBeNull();
+  expect(s.allocated!).toBeLessThanOrEqual(s.resident!);
+  expect(s.heldBack).toBe(s.resident! - s.allocated!);
+  expect(s.heldBackRatio).toBeCloseTo(s.heldBack! / s.resident!, 12);
+  expect(s.releasable!).toBeLessThanOrEqual(s.heldBack!);
+  expect(s.mapped!).toBeGreaterThanOrEqual(s.allocated!);
+  // The allocator's resident memory is anonymous memory of this process.
+  expect(s.resident!).toBeLessThanOrEqual(s.process.rssAnon! + 1024 * 1024);
+  for (const k of ['rss', 'rssAnon', 'rssFile', 'rssShmem', 'swap'] as const) {
+    expect(Number.isSafeInteger(s.process[k])).toBe(true);
+    expect(s.process[k]!).toBeGreaterThanOrEqual(0);
+  }
+  expect(s.process.rss!).toBeGreaterThanOrEqual(s.process.rssAnon!);
+  for (const k of ['heapTotal', 'heapUsed', 'physical', 'external', 'arrayBuffers'] as const) {
+    expect(Number.isFinite(s.v8[k])).toBe(true);
+    expect(s.v8[k]).toBeGreaterThanOrEqual(0);
+  }
+  expect(s.v8.heapUsed).toBeLessThanOrEqual(s.v8.heapTotal);
+  expect(s.costMs).toBeGreaterThan(0);
+  expect(s.raw.source).toBe('mallinfo2');
+  expect(typeof s.raw.fordblks).toBe('number');
+  expect(s.raw.uordblks! as number).toBeLessThanOrEqual(s.allocated!);
+  expect(Array.isArray(s.notes)).toBe(true);
+}
+
+describe('allocatorStats', () => {
+  test('sync sample: types and invariants', () => {
+    checkInvariants(allocatorStatsSync());
+  });
+
+  test('async sample: types and invariants', async () => {
+    checkInvariants(await allocatorStats());
+  });
+
+  test('held memory shows up: 64 MiB of freed small blocks raise heldBack', async () => {
+    const before = await allocatorStats();
+    // Buffers of 8 KiB come from the main arena (below the mmap threshold), written so they
+    // are resident; dropping them leaves the pages in glibc's bins.
+    let held: Buffer[] | null = [];
+    for (let i = 0; i < 8192; i++) held.push(Buffer.alloc(8192, 1));
+    const during = await allocatorStats();
+    expect(during.allocated! - before.allocated!).toBeGreaterThan(48 * 1024 * 1024);
+    held = null;
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+    const after = await allocatorStats();
+    checkInvariants(after);
+    // Either GC already freed them (held back) or not yet (still allocated): the sum holds.
+    expect(after.allocated! + after.heldBack!).toBeGreaterThan(before.allocated! + 48 * 1024 * 1024);
+  });
+
+  test('releasable: false skips malloc_info and reports null', async () => {
+    const s = await allocatorStats({ releasable: false });
+    expect(s.releasable).toBeNull();
+    expect(s.heldBack).not.toBeNull();
+    expect(allocatorStatsSync({ releasable: false }).releasable).toBeNull();
+  });
+});
