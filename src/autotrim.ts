@@ -1,0 +1,428 @@
+// startAutoTrim(): a periodic trim a service can leave on. It trims only when a sample says
+// enough memory would come back, never while the event loop is busy, backs off when trims
+// return little, and keeps the cost of its own sampling within a budget by stretching its
+// interval. Samples and trims run on the libuv threadpool; trims go through trim(), so they
+// never overlap with each other or with a caller's own trim().
+import { EventEmitter } from 'node:events';
+import { PerformanceObserver, constants as perfConstants, performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { backendFor } from './backends';
+import { allocatorIdentity } from './detect';
+import { typeError, withCode } from './errors';
+import { allocatorStats } from './stats';
+import { trim } from './trim';
+import type { MemoryStats, TrimResult } from './types';
+import { optionalBoolean, optionalFunction, optionalInteger, optionalNumber, optionsObject } from './validate';
+
+const MiB = 1024 * 1024;
+// setTimeout() takes at most 2^31 − 1 ms.
+const MAX_DELAY_MS = 2 ** 31 - 1;
+// Backoff doubles the time between trims up to 2^4 = 16 intervals.
+const MAX_BACKOFF_LEVEL = 4;
+// A trim that gives back less than this (or less than half of minReleasableBytes) was not worth it.
+const LITTLE_FLOOR_BYTES = 1 * MiB;
+// After a major GC, wait for the sweep (and the frees it triggers) to settle before sampling.
+const GC_SETTLE_MS = 1000;
+// GC-triggered checks come at most this often, whatever the GC rate.
+const GC_MIN_GAP_MS = 1000;
+
+export type SkipReason =
+  /** The sample showed too little to give back (releasable below minReleasableBytes or ratio below minHeldBackRatio). */
+  | 'below-threshold'
+  /** Event-loop utilisation since the previous check was above maxBusy. */
+  | 'busy'
+  /** Recent trims released little: the next trim waits longer (no sample is taken). */
+  | 'backing-off'
+  /** The allocator has nothing a trim can do (musl, unknown): reported once, then nothing runs. */
+  | 'unsupported'
+  /** The sample could not tell how much is held back (releasable and heldBack are null). */
+  | 'unknown'
+  /** The sample or the trim failed; the error is in the event. */
+  | 'error';
+
+export const SKIP_REASONS: readonly SkipReason[] = ['below-threshold', 'busy', 'backing-off', 'unsupported', 'unknown', 'error'];
+
+export interface SkipEvent {
+  reason: SkipReason;
+  /** When the check ran (milliseconds since the epoch). */
+  time: number;
+  /** Why, in words. */
+  message: string;
+  /** 'busy': event-loop utilisation since the previous check (0..1). */
+  utilization?: number;
+  /** 'below-threshold' / 'unknown': the numbers the decision was made on. */
+  releasable?: number | null;
+  heldBack?: number | null;
+  heldBackRatio?: number | null;
+  /** 'backing-off': the backoff level (trims are at least intervalMs × 2^level apart) and when trims may resume. */
+  backoffLevel?: number;
+  resumeInMs?: number;
+  /** 'error': what failed. */
+  error?: Error;
+}
+
+export interface AutoTrimOptions {
+  /** Milliseconds between checks. Default 30000. Stretched when a sample costs more than the budget allows. */
+  intervalMs?: number;
+  /** Trim only when at least this many bytes would come back. Default 64 MiB. */
+  minReleasableBytes?: number;
+  /** Trim only when heldBack / resident is at least this. Default 0.25. */
+  minHeldBackRatio?: number;
+  /** Postpone while event-loop utilisation since the previous check is above this (0..1). Default 0.7. */
+  maxBusy?: number;
+  /** Also check shortly after a major GC (debounced). Default false. */
+  afterGC?: boolean;
+  /** Fraction of one core that sampling may use; the interval is stretched to stay within it. Default 0.005. */
+  sampleBudget?: number;
+  /** Called with each TrimResult (as the 'trim' event). */
+  onTrim?: (result: TrimResult) => void;
+  /** Stops the trimmer when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface AutoTrimTotals {
+  /** False once stop() was called or the signal aborted. */
+  running: boolean;
+  /** Current time between checks: intervalMs, or longer when the sampling budget requires it. */
+  intervalMs: number;
+  /** intervalMs as configured. */
+  baseIntervalMs: number;
+  /** When the trimmer started (milliseconds since the epoch). */
+  startedAt: number;
+  /** Checks that ended in a trim or a skip: checks = trims + the sum of skips. */
+  checks: number;
+  /** Trims the trimmer ran, the bytes they released (from RSS) and the time they took. */
+  trims: number;
+  skips: Record<SkipReason, number>;
+  releasedBytes: number;
+  trimTimeMs: number;
+  /** Samples taken, what they cost in total, and what the last one cost. */
+  samples: number;
+  sampleTimeMs: number;
+  lastSampleMs: number | null;
+  /** 0 when not backing off; trims are at least intervalMs × 2^backoffLevel apart. */
+  backoffLevel: number;
+  lastTrim: TrimResult | null;
+  lastSkip: { reason: SkipReason; time: number } | null;
+}
+
+/** The handle startAutoTrim() returns. Events: 'trim' (TrimResult), 'skip' (SkipEvent). */
+export interface AutoTrimmer extends EventEmitter {
+  /** False once stopped. */
+  readonly running: boolean;
+  /** A snapshot of what the trimmer has done so far. */
+  totals(): AutoTrimTotals;
+  /** Stops the trimmer. Idempotent. A trim already running finishes (and is counted) but emits nothing. */
+  stop(): void;
+  on(event: 'trim', listener: (result: TrimResult) => void): this;
+  on(event: 'skip', listener: (skip: SkipEvent) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'trim', listener: (result: TrimResult) => void): this;
+  once(event: 'skip', listener: (skip: SkipEvent) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+interface Config {
+  intervalMs: number;
+  minReleasableBytes: number;
+  minHeldBackRatio: number;
+  maxBusy: number;
+  afterGC: boolean;
+  sampleBudget: number;
+  onTrim: ((result: TrimResult) => void) | undefined;
+  signal: AbortSignal | undefined;
+}
+
+const OPTIONS = ['intervalMs', 'minReleasableBytes', 'minHeldBackRatio', 'maxBusy', 'afterGC', 'sampleBudget', 'onTrim', 'signal'] as const;
+
+function configure(options: unknown): Config {
+  const o = optionsObject<AutoTrimOptions>(options, 'options', OPTIONS);
+  const signal = o.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
+  return {
+    intervalMs: optionalInteger(o.intervalMs, 'options.intervalMs', 30000, 50, MAX_DELAY_MS),
+    minReleasableBytes: optionalInteger(o.minReleasableBytes, 'options.minReleasableBytes', 64 * MiB),
+    minHeldBackRatio: optionalNumber(o.minHeldBackRatio, 'options.minHeldBackRatio', 0.25, 0, 1),
+    maxBusy: optionalNumber(o.maxBusy, 'options.maxBusy', 0.7, 0, 1),
+    afterGC: optionalBoolean(o.afterGC, 'options.afterGC', false),
+    sampleBudget: optionalNumber(o.sampleBudget, 'options.sampleBudget', 0.005, Number.MIN_VALUE, 1),
+    onTrim: optionalFunction<(result: TrimResult) => void>(o.onTrim, 'options.onTrim'),
+    signal,
+  };
+}
+
+function emptySkips(): Record<SkipReason, number> {
+  return Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
+}
+
+// A listener that throws must not stop the trimmer: its error surfaces as an uncaught
+// exception, as it would from any EventEmitter listener, after the trimmer has moved on.
+function rethrowLater(error: unknown): void {
+  process.nextTick(() => {
+    throw error;
+  });
+}
+
+class Trimmer extends EventEmitter implements AutoTrimmer {
+  readonly #config: Config;
+  #running = true;
+  #inFlight = false;
+  #timer: NodeJS.Timeout | undefined;
+  #gcTimer: NodeJS.Timeout | undefined;
+  #observer: PerformanceObserver | undefined;
+  #eluMark: EventLoopUtilization;
+  #delay: number;
+  #lastCheckAt = 0;
+  #lastSampleAt = 0;
+  #backoffUntil = 0;
+  readonly #totals: Omit<AutoTrimTotals, 'running' | 'intervalMs' | 'checks' | 'skips'> & { skips: Record<SkipReason, number> };
+  readonly #onAbort = (): void => this.stop();
+
+  constructor(config: Config) {
+    super();
+    this.#config = config;
+    this.#delay = config.intervalMs;
+    this.#eluMark = performance.eventLoopUtilization();
+    this.#totals = {
+      baseIntervalMs: config.intervalMs,
+      startedAt: Date.now(),
+      trims: 0,
+      skips: emptySkips(),
+      releasedBytes: 0,
+      trimTimeMs: 0,
+      samples: 0,
+      sampleTimeMs: 0,
+      lastSampleMs: null,
+      backoffLevel: 0,
+      lastTrim: null,
+      lastSkip: null,
+    };
+    if (config.signal) {
+      if (config.signal.aborted) {
+        this.#running = false;
+        return;
+      }
+      config.signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    if (!backendFor(allocatorIdentity().name).canTrim) {
+      // Nothing a trim could do: say so once, after the caller has attached its listeners.
+      setImmediate(() => {
+        if (!this.#running) return;
+        const name = allocatorIdentity().name;
+        this.#skip({ reason: 'unsupported', time: Date.now(), message: `${name} has nothing a trim can give back: auto-trim does nothing` });
+      }).unref();
+      return;
+    }
+    if (config.afterGC) this.#observeGC();
+    this.#schedule();
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  totals(): AutoTrimTotals {
+    const t = this.#totals;
+    const skips = { ...t.skips };
+    const skipped = Object.values(skips).reduce((a, b) => a + b, 0);
+    return {
+      running: this.#running,
+      intervalMs: this.#delay,
+      ...t,
+      checks: t.trims + skipped,
+      skips,
+      lastTrim: t.lastTrim,
+      lastSkip: t.lastSkip ? { ...t.lastSkip } : null,
+    };
+  }
+
+  stop(): void {
+    if (!this.#running) return;
+    this.#running = false;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#gcTimer);
+    this.#observer?.disconnect();
+    this.#config.signal?.removeEventListener('abort', this.#onAbort);
+  }
+
+  #schedule(): void {
+    if (!this.#running) return;
+    clearTimeout(this.#timer);
+    // Budget: after a sample that cost c ms, wait at least c / budget ms, so sampling never
+    // uses more than `budget` of one core however expensive a sample becomes.
+    const cost = this.#totals.lastSampleMs ?? 0;
+    this.#delay = Math.min(MAX_DELAY_MS, Math.max(this.#config.intervalMs, Math.ceil(cost / this.#config.sampleBudget)));
+    this.#timer = setTimeout(() => void this.#check(), this.#delay);
+    this.#timer.unref();
+  }
+
+  #observeGC(): void {
+    const observer = new PerformanceObserver((list) => {
+      if (!this.#running || this.#gcTimer) return;
+      const major = list.getEntries().some((e) => (e as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR);
+      if (!major) return;
+      this.#gcTimer = setTimeout(() => {
+        this.#gcTimer = undefined;
+        const now = performance.now();
+        const cost = this.#totals.lastSampleMs ?? 0;
+        // Debounced, and within the sampling budget like the periodic checks.
+        if (now - this.#lastCheckAt < GC_MIN_GAP_MS) return;
+        if (now - this.#lastSampleAt < cost / this.#config.sampleBudget) return;
+        void this.#check();
+      }, GC_SETTLE_MS);
+      this.#gcTimer.unref();
+    });
+    observer.observe({ entryTypes: ['gc'] });
+    this.#observer = observer;
+  }
+
+  async #check(): Promise<void> {
+    if (!this.#running || this.#inFlight) return;
+    this.#inFlight = true;
+    clearTimeout(this.#timer);
+    try {
+      await this.#decide();
+    } finally {
+      this.#inFlight = false;
+      this.#lastCheckAt = performance.now();
+      this.#schedule();
+    }
+  }
+
+  async #decide(): Promise<void> {
+    const config = this.#config;
+    const time = Date.now();
+    const mark = performance.eventLoopUtilization();
+    const utilization = performance.eventLoopUtilization(mark, this.#eluMark).utilization;
+    this.#eluMark = mark;
+
+    // Backing off costs nothing: no sample is taken. Half an interval of slack absorbs timer jitter.
+    const now = performance.now();
+    if (this.#backoffUntil - now > this.#delay / 2) {
+      this.#skip({
+        reason: 'backing-off',
+        time,
+        message: `recent trims released little: next trim in ${Math.round(this.#backoffUntil - now)} ms at the earliest`,
+        backoffLevel: this.#totals.backoffLevel,
+        resumeInMs: Math.round(this.#backoffUntil - now),
+      });
+      return;
+    }
+    if (utilization > config.maxBusy) {
+      this.#skip({
+        reason: 'busy',
+        time,
+        message: `event-loop utilisation ${utilization.toFixed(2)} is above maxBusy ${config.maxBusy}: trim postponed`,
+        utilization,
+      });
+      return;
+    }
+
+    let stats: MemoryStats;
+    try {
+      this.#lastSampleAt = performance.now();
+      stats = await allocatorStats();
+    } catch (error) {
+      if (this.#running) this.#skip({ reason: 'error', time, message: `sampling failed: ${String((error as Error)?.message ?? error)}`, error: error as Error });
+      return;
+    }
+    this.#totals.samples++;
+    this.#totals.sampleTimeMs += stats.costMs;
+    this.#totals.lastSampleMs = stats.costMs;
+    if (!this.#running) return;
+
+    // Worth it: what a trim would return (releasable), or when the allocator cannot say,
+    // everything held back (an upper bound; backoff corrects it if trims return less).
+    const expected = stats.releasable ?? stats.heldBack;
+    const numbers = { releasable: stats.releasable, heldBack: stats.heldBack, heldBackRatio: stats.heldBackRatio };
+    if (expected === null) {
+      this.#skip({ reason: 'unknown', time, message: 'the allocator could not tell how much it holds back', ...numbers });
+      return;
+    }
+    const ratio = stats.heldBackRatio;
+    if (expected < config.minReleasableBytes || (ratio !== null && ratio < config.minHeldBackRatio)) {
+      // Nothing worth giving back any more: whatever made trims return little is gone.
+      this.#resetBackoff();
+      this.#skip({
+        reason: 'below-threshold',
+        time,
+        message:
+          `${stats.releasable === null ? 'held back' : 'releasable'} ${expected} bytes ` +
+          `(ratio ${ratio === null ? 'unknown' : ratio.toFixed(2)}) is below minReleasableBytes ${config.minReleasableBytes} ` +
+          `or minHeldBackRatio ${config.minHeldBackRatio}`,
+        ...numbers,
+      });
+      return;
+    }
+
+    let result: TrimResult;
+    try {
+      result = await trim();
+    } catch (error) {
+      if (this.#running) this.#skip({ reason: 'error', time, message: `trim failed: ${String((error as Error)?.message ?? error)}`, error: error as Error });
+      return;
+    }
+    const t = this.#totals;
+    t.trims++;
+    t.releasedBytes += result.releasedBytes ?? 0;
+    t.trimTimeMs += result.durationMs;
+    t.lastTrim = result;
+    if (result.releasedBytes !== null) {
+      const little = Math.max(config.minReleasableBytes / 2, LITTLE_FLOOR_BYTES);
+      if (result.releasedBytes < little) {
+        t.backoffLevel = Math.min(MAX_BACKOFF_LEVEL, t.backoffLevel + 1);
+        this.#backoffUntil = performance.now() + this.#delay * 2 ** t.backoffLevel;
+      } else {
+        this.#resetBackoff();
+      }
+    }
+    if (!this.#running) return;
+    try {
+      config.onTrim?.(result);
+    } catch (error) {
+      rethrowLater(error);
+    }
+    this.#emitSafely('trim', result);
+  }
+
+  #resetBackoff(): void {
+    this.#totals.backoffLevel = 0;
+    this.#backoffUntil = 0;
+  }
+
+  #skip(event: SkipEvent): void {
+    this.#totals.skips[event.reason]++;
+    this.#totals.lastSkip = { reason: event.reason, time: event.time };
+    this.#emitSafely('skip', event);
+  }
+
+  #emitSafely(name: 'trim' | 'skip', value: unknown): void {
+    try {
+      this.emit(name, value);
+    } catch (error) {
+      rethrowLater(error);
+    }
+  }
+}
+
+let current: Trimmer | null = null;
+
+/**
+ * Starts trimming periodically, when worth it and when the event loop is not busy. One
+ * auto-trimmer per thread: a second call while one runs throws ERR_AUTOTRIM_RUNNING.
+ */
+export function startAutoTrim(options?: AutoTrimOptions): AutoTrimmer {
+  const config = configure(options);
+  if (current?.running) {
+    throw withCode(
+      new Error('An auto-trimmer is already running in this thread: stop() it before starting another'),
+      'ERR_AUTOTRIM_RUNNING',
+    );
+  }
+  current = new Trimmer(config);
+  return current;
+}
+
+/** Totals of the auto-trimmer running in this thread, or null when none has been started. */
+export function autoTrimTotals(): AutoTrimTotals | null {
+  return current ? current.totals() : null;
+}
