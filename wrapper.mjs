@@ -7,6 +7,7 @@ export const {
   allocatorStatsSync,
   trim,
   trimSync,
+  startAutoTrim,
   glibc,
 } = cjs;
 export default cjs;

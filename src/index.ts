@@ -2,6 +2,8 @@
 export { detectAllocator } from './detect';
 export { allocatorStats, allocatorStatsSync } from './stats';
 export { trim, trimSync } from './trim';
+export { startAutoTrim } from './autotrim';
+export type { AutoTrimmer, AutoTrimOptions, AutoTrimTotals, SkipEvent, SkipReason } from './autotrim';
 export * as glibc from './glibc';
 export type {
   AllocatorInfo,
