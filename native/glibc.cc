@@ -108,7 +108,8 @@ struct Sample {
   ArenaMeasure arenas;
   ProcessMemory process;
   bool withMallocInfo = false;
-  std::string mallocInfo;
+  bool mallocInfoOk = false;
+  std::vector<double> mallocInfoRows;  // kRowWidth doubles per row, see ParseMallocInfo
   double costNs = 0;
 };
 
@@ -240,6 +241,60 @@ std::string MallocInfoXml() {
   return xml;
 }
 
+// malloc_info()'s XML as rows of numbers, so that no large string crosses into JS.
+// Each row is kRowWidth doubles: kind, arena (heap nr, -1 for the process totals), a, b, c, d.
+// Keep in sync with MALLOC_INFO_ROW in src/backends/glibc.ts.
+enum RowKind { kBucket = 1, kUnsorted = 2, kTotalFast = 3, kTotalRest = 4, kTotalMmap = 5, kSystemCurrent = 6, kSystemMax = 7 };
+constexpr size_t kRowWidth = 6;
+
+// `key` is ` name="`; malloc_info prints whole numbers only.
+double Attribute(const char* tag, const char* end, const char* key) {
+  const char* at = strstr(tag, key);
+  if (at == nullptr || at >= end) return 0;
+  return static_cast<double>(strtoull(at + strlen(key), nullptr, 10));
+}
+
+bool Starts(const char* at, const char* prefix) { return strncmp(at, prefix, strlen(prefix)) == 0; }
+
+void ParseMallocInfo(const std::string& xml, std::vector<double>& rows) {
+  rows.clear();
+  double arena = -1;
+  const char* at = xml.c_str();
+  while ((at = strchr(at, '<')) != nullptr) {
+    const char* end = strchr(at, '>');
+    if (end == nullptr) break;
+    double kind = 0, a = 0, b = 0, c = 0, d = 0;
+    if (Starts(at, "<heap ")) {
+      arena = Attribute(at, end, " nr=\"");
+    } else if (Starts(at, "</heap>")) {
+      arena = -1;
+    } else if (Starts(at, "<size ") || Starts(at, "<unsorted ")) {
+      kind = at[1] == 's' ? kBucket : kUnsorted;
+      a = Attribute(at, end, " from=\""), b = Attribute(at, end, " to=\"");
+      c = Attribute(at, end, " total=\""), d = Attribute(at, end, " count=\"");
+    } else if (Starts(at, "<total type=\"")) {
+      const char* type = at + 13;
+      kind = Starts(type, "fast") ? kTotalFast : Starts(type, "rest") ? kTotalRest : Starts(type, "mmap") ? kTotalMmap : 0;
+      a = Attribute(at, end, " count=\""), b = Attribute(at, end, " size=\"");
+    } else if (Starts(at, "<system type=\"")) {
+      const char* type = at + 14;
+      kind = Starts(type, "current") ? kSystemCurrent : Starts(type, "max") ? kSystemMax : 0;
+      a = Attribute(at, end, " size=\"");
+    }
+    if (kind != 0) {
+      const double row[kRowWidth] = {kind, arena, a, b, c, d};
+      rows.insert(rows.end(), row, row + kRowWidth);
+    }
+    at = end + 1;
+  }
+}
+
+Napi::Value RowsToJs(Napi::Env env, const std::vector<double>& rows) {
+  Napi::Float64Array array = Napi::Float64Array::New(env, rows.size());
+  if (!rows.empty()) memcpy(array.Data(), rows.data(), rows.size() * sizeof(double));
+  return array;
+}
+
 // Runs on the JS thread (Sync) or on the threadpool; touches no N-API.
 struct Context {
   std::shared_ptr<GlibcState> state;
@@ -256,7 +311,8 @@ Sample TakeSample(const Context& ctx, bool withMallocInfo) {
     MeasureArenas(*ctx.state, ctx.files.get(), sample.mallinfo, sample.arenas);
     if (withMallocInfo) {
       sample.withMallocInfo = true;
-      sample.mallocInfo = MallocInfoXml();
+      sample.mallocInfoOk = Api().mallocInfo != nullptr;
+      if (sample.mallocInfoOk) ParseMallocInfo(MallocInfoXml(), sample.mallocInfoRows);
     }
   }
   sample.costNs = NowNs() - start;
@@ -298,28 +354,36 @@ Napi::Value MallinfoToJs(Napi::Env env, const Mallinfo& mi) {
   return o;
 }
 
+// A sample crosses as one Float64Array (one N-API allocation instead of dozens of property
+// sets; this runs on every allocatorStatsSync()). -1 means unknown. Layout, kept in sync with
+// SAMPLE in src/backends/glibc.ts:
+//   0 glibc serves malloc (0/1)   1 cost ns
+//   2..6 rss, rssAnon, rssFile, rssShmem, swap
+//   7 mallinfo source (0 none, 1 mallinfo2, 2 mallinfo)   8..17 mallinfo fields in <malloc.h> order
+//   18 arenas located (0/1)  19 main mapped  20 main resident  21 thread mapped  22 thread resident
+//   23 thread heaps  24 arenas  25 regions match mallinfo.arena (0/1)  26 region scans
+//   27 malloc_info (0 not asked, 1 read, 2 unavailable)  28.. malloc_info rows
+constexpr size_t kSampleHeader = 28;
+
 Napi::Value SampleToJs(Napi::Env env, const Sample& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("glibc", s.glibc);
-  o.Set("process", ProcessMemoryToJs(env, s.process));
-  o.Set("mallinfo", MallinfoToJs(env, s.mallinfo));
-  if (s.arenas.ok) {
-    Napi::Object a = Napi::Object::New(env);
-    a.Set("mainMapped", s.arenas.mainMapped);
-    a.Set("mainResident", s.arenas.mainResident);
-    a.Set("threadMapped", s.arenas.threadMapped);
-    a.Set("threadResident", s.arenas.threadResident);
-    a.Set("heaps", s.arenas.heaps);
-    a.Set("arenas", s.arenas.arenas);
-    a.Set("matchesMallinfo", s.arenas.matchesMallinfo);
-    a.Set("scans", static_cast<double>(s.arenas.scans));
-    o.Set("arenas", a);
-  } else {
-    o.Set("arenas", env.Null());
-  }
-  o.Set("mallocInfo", s.withMallocInfo ? Napi::String::New(env, s.mallocInfo) : env.Null());
-  o.Set("costNs", s.costNs);
-  return o;
+  const size_t rows = s.mallocInfoRows.size();
+  Napi::Float64Array array = Napi::Float64Array::New(env, kSampleHeader + rows);
+  double* v = array.Data();
+  const Mallinfo& mi = s.mallinfo;
+  const ArenaMeasure& ar = s.arenas;
+  const double header[kSampleHeader] = {
+      s.glibc ? 1.0 : 0.0, s.costNs,
+      s.process.rss, s.process.rssAnon, s.process.rssFile, s.process.rssShmem, s.process.swap,
+      mi.source == nullptr ? 0.0 : strcmp(mi.source, "mallinfo2") == 0 ? 1.0 : 2.0,
+      double(mi.arena), double(mi.ordblks), double(mi.smblks), double(mi.hblks), double(mi.hblkhd),
+      double(mi.usmblks), double(mi.fsmblks), double(mi.uordblks), double(mi.fordblks), double(mi.keepcost),
+      ar.ok ? 1.0 : 0.0, ar.mainMapped, ar.mainResident, ar.threadMapped, ar.threadResident,
+      double(ar.heaps), double(ar.arenas), ar.matchesMallinfo ? 1.0 : 0.0, double(ar.scans),
+      !s.withMallocInfo ? 0.0 : s.mallocInfoOk ? 1.0 : 2.0,
+  };
+  memcpy(v, header, sizeof header);
+  if (rows > 0) memcpy(v + kSampleHeader, s.mallocInfoRows.data(), rows * sizeof(double));
+  return array;
 }
 
 Napi::Value TrimToJs(Napi::Env env, const TrimOutcome& t, bool withSamples) {
@@ -400,18 +464,24 @@ Napi::Value MallinfoAsyncJs(const Napi::CallbackInfo& info) {
       [](Napi::Env env, Mallinfo& mi) { return MallinfoToJs(env, mi); });
 }
 
+std::vector<double> MallocInfoRows() {
+  std::vector<double> rows;
+  ParseMallocInfo(MallocInfoXml(), rows);
+  return rows;
+}
+
 Napi::Value MallocInfoSyncJs(const Napi::CallbackInfo& info) {
   if (Api().mallocInfo == nullptr) return info.Env().Null();
-  return Napi::String::New(info.Env(), MallocInfoXml());
+  return RowsToJs(info.Env(), MallocInfoRows());
 }
 
 Napi::Value MallocInfoAsyncJs(const Napi::CallbackInfo& info) {
   bool available = Api().mallocInfo != nullptr;
-  return PromiseWorker<std::string>::Run(
-      info.Env(), "allocatorStats.mallocInfo", [](Failure&) { return MallocInfoXml(); },
-      [available](Napi::Env env, std::string& xml) -> Napi::Value {
+  return PromiseWorker<std::vector<double>>::Run(
+      info.Env(), "allocatorStats.mallocInfo", [](Failure&) { return MallocInfoRows(); },
+      [available](Napi::Env env, std::vector<double>& rows) -> Napi::Value {
         if (!available) return env.Null();
-        return Napi::String::New(env, xml);
+        return RowsToJs(env, rows);
       });
 }
 

@@ -6,7 +6,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <cstring>
 
 #include "addon.h"
@@ -14,8 +18,15 @@
 
 namespace allocstats {
 
+namespace {
+// Set in a forked child: descriptors opened by the parent describe the parent.
+std::atomic<bool> g_forked{false};
+}  // namespace
+
 ProcFiles::ProcFiles() {
 #ifdef __linux__
+  static std::once_flag once;
+  std::call_once(once, [] { pthread_atfork(nullptr, nullptr, [] { g_forked.store(true); }); });
   pid_ = getpid();
   status_ = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   mem_ = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
@@ -27,8 +38,9 @@ ProcFiles::~ProcFiles() {
   if (mem_ >= 0) close(mem_);
 }
 
-int ProcFiles::status() const { return getpid() == pid_ ? status_ : -1; }
-int ProcFiles::mem() const { return getpid() == pid_ ? mem_ : -1; }
+int ProcFiles::status() const { return g_forked.load(std::memory_order_relaxed) ? -1 : status_; }
+int ProcFiles::mem() const { return g_forked.load(std::memory_order_relaxed) ? -1 : mem_; }
+int ProcFiles::pid() const { return g_forked.load(std::memory_order_relaxed) ? getpid() : pid_; }
 
 size_t PageSize() {
   static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -158,7 +170,7 @@ bool SafeReadMany(const ProcFiles* files, void* const* destinations, const uintp
     local[i] = {destinations[i], length};
     remote[i] = {reinterpret_cast<void*>(sources[i]), length};
   }
-  ssize_t n = process_vm_readv(getpid(), local.data(), count, remote.data(), count, 0);
+  ssize_t n = process_vm_readv(files != nullptr ? files->pid() : getpid(), local.data(), count, remote.data(), count, 0);
   if (n == static_cast<ssize_t>(length * count)) return true;
   if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return false;
   // process_vm_readv can be filtered out (seccomp); /proc/self/mem fails cleanly too.

@@ -21,8 +21,7 @@ struct ProcessMemory {
 };
 
 // Files kept open per environment: opening a /proc path costs more than reading it.
-// After a fork() the descriptors describe the parent, so they are only used in the
-// process that opened them.
+// After a fork() the descriptors describe the parent, so a forked child stops using them.
 class ProcFiles {
  public:
   ProcFiles();
@@ -31,6 +30,7 @@ class ProcFiles {
   ProcFiles& operator=(const ProcFiles&) = delete;
   int status() const;  // -1 when it must be opened afresh
   int mem() const;
+  int pid() const;
 
  private:
   int status_ = -1;

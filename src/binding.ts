@@ -31,25 +31,11 @@ export interface NativeMallinfo {
   keepcost: number;
 }
 
-export interface NativeArenaResidency {
-  mainMapped: number;
-  mainResident: number;
-  threadMapped: number;
-  threadResident: number;
-  heaps: number;
-  arenas: number;
-  matchesMallinfo: boolean;
-  scans: number;
-}
+/** One glibc sample as a flat array; decoded by decodeGlibcSample() in src/backends/glibc.ts. */
+export type NativeGlibcSample = Float64Array;
 
-export interface NativeGlibcSample {
-  glibc: boolean;
-  process: NativeProcessMemory;
-  mallinfo: NativeMallinfo | null;
-  arenas: NativeArenaResidency | null;
-  mallocInfo: string | null;
-  costNs: number;
-}
+/** malloc_info() rows, 6 numbers each; decoded by mallocInfoFromRows() in src/mallocinfo.ts. */
+export type NativeMallocInfoRows = Float64Array;
 
 export interface NativeGlibcTrim {
   result: number;
@@ -70,6 +56,83 @@ export interface NativeGlibcInfo {
   pageSize: number;
 }
 
+export interface NativeJemallocSample {
+  serving: boolean;
+  statsEnabled: boolean;
+  process: NativeProcessMemory;
+  allocated: number | null;
+  active: number | null;
+  resident: number | null;
+  mapped: number | null;
+  retained: number | null;
+  metadata: number | null;
+  dirtyPages: number | null;
+  muzzyPages: number | null;
+  pageSize: number | null;
+  backgroundThread: boolean | null;
+  refreshed: boolean;
+  epochAgeNs: number | null;
+  epochCostNs: number | null;
+  costNs: number;
+}
+
+export interface NativeJemallocTrim {
+  result: number;
+  durationNs: number;
+  rssBefore: number | null;
+  rssAfter: number | null;
+  before: NativeJemallocSample;
+  after: NativeJemallocSample;
+}
+
+export type MallctlType = 'bool' | 'unsigned' | 'size_t' | 'ssize_t' | 'uint64_t' | 'string' | 'void';
+export type MallctlValue = boolean | number | bigint | string | null;
+
+export interface NativeTcmallocSample {
+  serving: boolean;
+  process: NativeProcessMemory;
+  properties: Record<string, number | null>;
+  costNs: number;
+}
+
+export interface NativeTcmallocTrim {
+  durationNs: number;
+  rssBefore: number | null;
+  rssAfter: number | null;
+  before: NativeTcmallocSample;
+  after: NativeTcmallocSample;
+}
+
+export interface NativeMimallocProcessInfo {
+  elapsedMs: number;
+  userMs: number;
+  systemMs: number;
+  currentRss: number;
+  peakRss: number;
+  currentCommit: number;
+  peakCommit: number;
+  pageFaults: number;
+}
+
+export interface NativeMimallocSample {
+  serving: boolean;
+  process: NativeProcessMemory;
+  processInfo: NativeMimallocProcessInfo | null;
+  costNs: number;
+}
+
+export interface NativeMimallocTrim {
+  durationNs: number;
+  rssBefore: number | null;
+  rssAfter: number | null;
+  /** Other JS threads asked to collect on their own thread, how many did in time, how many were closing. */
+  threads: number;
+  answered: number;
+  unreachable: number;
+  before: NativeMimallocSample;
+  after: NativeMimallocSample;
+}
+
 export interface NativeBinding {
   detect(): NativeDetection;
   processMemory(): NativeProcessMemory;
@@ -81,9 +144,34 @@ export interface NativeBinding {
   glibcTrim(pad: number, withSamples: boolean): Promise<NativeGlibcTrim>;
   glibcMallinfoSync(): NativeMallinfo | null;
   glibcMallinfo(): Promise<NativeMallinfo | null>;
-  glibcMallocInfoSync(): string | null;
-  glibcMallocInfo(): Promise<string | null>;
+  glibcMallocInfoSync(): NativeMallocInfoRows | null;
+  glibcMallocInfo(): Promise<NativeMallocInfoRows | null>;
   glibcMallopt(param: number, value: number): boolean;
+
+  jemallocInfo(): { serving: boolean; prefix: string | null; mibCache: boolean };
+  jemallocSampleSync(minEpochIntervalMs: number): NativeJemallocSample;
+  jemallocSample(minEpochIntervalMs: number): Promise<NativeJemallocSample>;
+  jemallocTrimSync(decay: boolean): NativeJemallocTrim;
+  jemallocTrim(decay: boolean): Promise<NativeJemallocTrim>;
+  jemallocRead(name: string, type: MallctlType): MallctlValue;
+  jemallocWrite(name: string, type: MallctlType, value?: MallctlValue): void;
+  jemallocExists(name: string): boolean | null;
+
+  tcmallocSampleSync(properties: readonly string[]): NativeTcmallocSample;
+  tcmallocSample(properties: readonly string[]): Promise<NativeTcmallocSample>;
+  tcmallocTrimSync(properties: readonly string[]): NativeTcmallocTrim;
+  tcmallocTrim(properties: readonly string[]): Promise<NativeTcmallocTrim>;
+  tcmallocSetProperty(name: string, value: number): boolean;
+  tcmallocReleaseRate(rate?: number): number | null;
+
+  mimallocInfo(): { serving: boolean; version: number | null; registeredThreads: number };
+  mimallocSampleSync(): NativeMimallocSample;
+  mimallocSample(): Promise<NativeMimallocSample>;
+  mimallocTrimSync(timeoutMs: number): NativeMimallocTrim;
+  mimallocTrim(timeoutMs: number): Promise<NativeMimallocTrim>;
+  mimallocOptionGet(option: number): number | null;
+  mimallocOptionSet(option: number, value: number): boolean;
+  mimallocStatsText(): string | null;
 }
 
 // node-gyp-build looks in prebuilds/<platform>-<arch>/ first, then build/Release.

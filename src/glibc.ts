@@ -2,7 +2,7 @@
 import { binding, type NativeMallinfo } from './binding';
 import { allocatorIdentity } from './detect';
 import { keepCallerStack, typeError, unsupported, withCode } from './errors';
-import { parseMallocInfo, type MallocInfo } from './mallocinfo';
+import { mallocInfoFromRows, type MallocInfo } from './mallocinfo';
 import { trim as unifiedTrim } from './trim';
 import type { TrimOptions, TrimResult } from './types';
 import { integer } from './validate';
@@ -48,9 +48,9 @@ export function mallinfo2Sync(): Mallinfo {
   return mi;
 }
 
-function parsed(xml: string | null): MallocInfo {
-  if (xml === null) throw unsupported('malloc_info() does not exist in this libc');
-  return parseMallocInfo(xml);
+function parsed(rows: Float64Array | null): MallocInfo {
+  if (rows === null) throw unsupported('malloc_info() does not exist in this libc');
+  return mallocInfoFromRows(rows);
 }
 
 /** malloc_info(3) parsed into one object per arena, on the threadpool. */

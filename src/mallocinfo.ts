@@ -37,18 +37,24 @@ export interface MallocInfo {
   };
 }
 
-const ATTR = /(\w+)="([^"]*)"/g;
+// Row layout of the native malloc_info() reader: kind, arena (-1: process totals), a, b, c, d.
+export const MALLOC_INFO_ROW = 6;
+const BUCKET = 1;
+const UNSORTED = 2;
+const TOTAL_FAST = 3;
+const TOTAL_REST = 4;
+const TOTAL_MMAP = 5;
+const SYSTEM_CURRENT = 6;
+const SYSTEM_MAX = 7;
 
-function attributes(tag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of tag.matchAll(ATTR)) out[m[1]] = m[2];
-  return out;
+function emptyArena(index: number): MallocInfoArena {
+  return { index, fast: { count: 0, size: 0 }, rest: { count: 0, size: 0 }, top: 0, systemCurrent: 0, systemMax: 0, buckets: [] };
 }
 
-const num = (s: string | undefined): number => (s === undefined ? 0 : Number(s));
-
-export function parseMallocInfo(xml: string): MallocInfo {
+/** Builds per-arena objects from the rows the native layer extracted from malloc_info()'s XML. */
+export function mallocInfoFromRows(rows: Float64Array, offset = 0): MallocInfo {
   const arenas: MallocInfoArena[] = [];
+  const byIndex = new Map<number, MallocInfoArena>();
   const totals: MallocInfo['totals'] = {
     fast: { count: 0, size: 0 },
     rest: { count: 0, size: 0 },
@@ -56,51 +62,48 @@ export function parseMallocInfo(xml: string): MallocInfo {
     systemCurrent: 0,
     systemMax: 0,
   };
-  let arena: MallocInfoArena | null = null;
-  for (const m of xml.matchAll(/<(\/?)(heap|size|unsorted|total|system)\b([^>]*)>/g)) {
-    const [, closing, tag, rest] = m;
-    if (tag === 'heap') {
-      if (closing) {
-        if (arena) {
-          // The histogram lists fast-bin chunks too; `rest` counts the other bins plus top.
-          const binned = arena.buckets.reduce((sum, b) => sum + b.total, 0) - arena.fast.size;
-          arena.top = Math.max(0, arena.rest.size - binned);
-          arenas.push(arena);
-        }
-        arena = null;
-      } else {
-        arena = {
-          index: num(attributes(rest).nr),
-          fast: { count: 0, size: 0 },
-          rest: { count: 0, size: 0 },
-          top: 0,
-          systemCurrent: 0,
-          systemMax: 0,
-          buckets: [],
-        };
+  for (let i = offset; i + MALLOC_INFO_ROW <= rows.length; i += MALLOC_INFO_ROW) {
+    const kind = rows[i];
+    const index = rows[i + 1];
+    const a = rows[i + 2];
+    const b = rows[i + 3];
+    let arena: MallocInfoArena | undefined;
+    if (index >= 0) {
+      arena = byIndex.get(index);
+      if (!arena) {
+        arena = emptyArena(index);
+        byIndex.set(index, arena);
+        arenas.push(arena);
       }
-      continue;
     }
-    const a = attributes(rest);
-    if (tag === 'size' || tag === 'unsorted') {
-      arena?.buckets.push({
-        from: num(a.from),
-        to: num(a.to),
-        total: num(a.total),
-        count: num(a.count),
-        kind: tag === 'unsorted' ? 'unsorted' : 'size',
-      });
-    } else if (tag === 'total') {
-      const target = arena ?? totals;
-      const value = { count: num(a.count), size: num(a.size) };
-      if (a.type === 'fast') target.fast = value;
-      else if (a.type === 'rest') target.rest = value;
-      else if (a.type === 'mmap' && !arena) totals.mmap = value;
-    } else if (tag === 'system') {
-      const target = arena ?? totals;
-      if (a.type === 'current') target.systemCurrent = num(a.size);
-      else if (a.type === 'max') target.systemMax = num(a.size);
+    const target = arena ?? totals;
+    switch (kind) {
+      case BUCKET:
+      case UNSORTED:
+        arena?.buckets.push({ from: a, to: b, total: rows[i + 4], count: rows[i + 5], kind: kind === BUCKET ? 'size' : 'unsorted' });
+        break;
+      case TOTAL_FAST:
+        target.fast = { count: a, size: b };
+        break;
+      case TOTAL_REST:
+        target.rest = { count: a, size: b };
+        break;
+      case TOTAL_MMAP:
+        if (!arena) totals.mmap = { count: a, size: b };
+        break;
+      case SYSTEM_CURRENT:
+        target.systemCurrent = a;
+        break;
+      case SYSTEM_MAX:
+        target.systemMax = a;
+        break;
     }
+  }
+  for (const arena of arenas) {
+    // The histogram lists fast-bin chunks too; `rest` counts the other bins plus top.
+    let binned = -arena.fast.size;
+    for (const bucket of arena.buckets) binned += bucket.total;
+    arena.top = Math.max(0, arena.rest.size - binned);
   }
   return { arenas, totals };
 }

@@ -8,9 +8,9 @@ import { v8Memory } from './v8memory';
 
 const OPTIONS = ['releasable'] as const;
 
-function request(options: unknown, name: string): SampleRequest {
+function request(options: unknown, name: string, releasableByDefault: boolean): SampleRequest {
   const o = optionsObject<StatsOptions>(options, name, OPTIONS);
-  return { releasable: optionalBoolean(o.releasable, `${name}.releasable`, true) };
+  return { releasable: optionalBoolean(o.releasable, `${name}.releasable`, releasableByDefault) };
 }
 
 function assemble(sample: BackendSample, started: number, time: number): MemoryStats {
@@ -42,11 +42,12 @@ function assemble(sample: BackendSample, started: number, time: number): MemoryS
 
 /**
  * Samples the allocator on the JS thread. Cheap on a small heap; on glibc with a very
- * fragmented heap mallinfo2()/malloc_info() walk every free chunk (tens of ms at 1 M free
- * chunks): prefer allocatorStats() there.
+ * fragmented heap mallinfo2() walks every free chunk (tens of ms at 1 M free chunks): prefer
+ * allocatorStats() there. `releasable` is computed only when asked for ({ releasable: true }):
+ * it needs a second walk (malloc_info) that would more than double the cost.
  */
 export function allocatorStatsSync(options?: StatsOptions): MemoryStats {
-  const req = request(options, 'options');
+  const req = request(options, 'options', false);
   const started = performance.now();
   const time = Date.now();
   const backend = backendFor(allocatorIdentity().name);
@@ -55,7 +56,7 @@ export function allocatorStatsSync(options?: StatsOptions): MemoryStats {
 
 /** Samples the allocator; the walk over the allocator's structures runs on the libuv threadpool. */
 export async function allocatorStats(options?: StatsOptions): Promise<MemoryStats> {
-  const req = request(options, 'options');
+  const req = request(options, 'options', true);
   const started = performance.now();
   const time = Date.now();
   const backend = backendFor(allocatorIdentity().name);

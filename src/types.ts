@@ -75,8 +75,9 @@ export interface MemoryStats {
 
 export interface StatsOptions {
   /**
-   * Compute `releasable` (glibc: walks malloc_info's free-chunk histogram; cost grows with the
-   * number of free chunks). Default true. When false, `releasable` is null.
+   * Compute `releasable` (glibc: reads malloc_info()'s free-chunk histogram, a walk over every
+   * free chunk). Default: true for allocatorStats(), false for allocatorStatsSync(), which
+   * runs on the JS thread. When false, `releasable` is null.
    */
   releasable?: boolean;
 }

@@ -16,7 +16,7 @@ function checkInvariants(s: MemoryStats): void {
   expect(s.allocated!).toBeLessThanOrEqual(s.resident!);
   expect(s.heldBack).toBe(s.resident! - s.allocated!);
   expect(s.heldBackRatio).toBeCloseTo(s.heldBack! / s.resident!, 12);
-  expect(s.releasable!).toBeLessThanOrEqual(s.heldBack!);
+  if (s.releasable !== null) expect(s.releasable).toBeLessThanOrEqual(s.heldBack!);
   expect(s.mapped!).toBeGreaterThanOrEqual(s.allocated!);
   // The allocator's resident memory is anonymous memory of this process.
   expect(s.resident!).toBeLessThanOrEqual(s.process.rssAnon! + 1024 * 1024);
@@ -39,11 +39,19 @@ function checkInvariants(s: MemoryStats): void {
 
 describe('allocatorStats', () => {
   test('sync sample: types and invariants', () => {
-    checkInvariants(allocatorStatsSync());
+    const s = allocatorStatsSync();
+    checkInvariants(s);
+    // The malloc_info walk is opt-in on the JS thread.
+    expect(s.releasable).toBeNull();
+    const full = allocatorStatsSync({ releasable: true });
+    checkInvariants(full);
+    expect(full.releasable).not.toBeNull();
   });
 
   test('async sample: types and invariants', async () => {
-    checkInvariants(await allocatorStats());
+    const s = await allocatorStats();
+    checkInvariants(s);
+    expect(s.releasable).not.toBeNull();
   });
 
   test('held memory shows up: 64 MiB of freed small blocks raise heldBack', async () => {

@@ -3,73 +3,100 @@
 // pages but leaves their chunks in the bins, so fordblks does not move when RSS does.
 import { binding, type NativeGlibcSample, type NativeGlibcTrim } from '../binding';
 import { keepCallerStack } from '../errors';
-import { parseMallocInfo, trimmableEstimate } from '../mallocinfo';
-import type { RawValue } from '../types';
+import { mallocInfoFromRows, trimmableEstimate } from '../mallocinfo';
+import type { ProcessMemory, RawValue } from '../types';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim, SampleRequest, TrimRequest } from './types';
 
 const NS_PER_MS = 1e6;
 let pageSize: number | undefined;
 const page = (): number => (pageSize ??= binding.glibcInfo().pageSize);
 
-export function glibcNumbers(sample: NativeGlibcSample, pad = 0): AllocatorNumbers {
+// Layout of the native sample (see SampleToJs in native/glibc.cc).
+const SAMPLE = {
+  glibc: 0,
+  process: 2,
+  mallinfoSource: 7,
+  mallinfo: 8,
+  arenasOk: 18,
+  mainMapped: 19,
+  mainResident: 20,
+  threadMapped: 21,
+  threadResident: 22,
+  heaps: 23,
+  arenas: 24,
+  matches: 25,
+  scans: 26,
+  mallocInfo: 27,
+  rows: 28,
+} as const;
+
+const MALLINFO_FIELDS = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'] as const;
+
+const known = (v: number): number | null => (v < 0 ? null : v);
+
+export function processFromSample(v: NativeGlibcSample): ProcessMemory {
+  const p = SAMPLE.process;
+  return { rss: known(v[p]), rssAnon: known(v[p + 1]), rssFile: known(v[p + 2]), rssShmem: known(v[p + 3]), swap: known(v[p + 4]) };
+}
+
+export function glibcNumbers(v: NativeGlibcSample, pad = 0): AllocatorNumbers {
   const notes: string[] = [];
-  const mi = sample.mallinfo;
-  if (!sample.glibc || mi === null) {
+  const source = v[SAMPLE.mallinfoSource];
+  if (v[SAMPLE.glibc] !== 1 || source === 0) {
     notes.push('glibc malloc does not serve malloc() in this process: its counters are not reported');
     return { allocated: null, resident: null, heldBack: null, releasable: null, mapped: null, raw: {}, notes };
   }
-  const raw: Record<string, RawValue> = { ...mi };
-  if (mi.source === 'mallinfo') {
-    notes.push('mallinfo2() is missing (glibc < 2.33): mallinfo() counters wrap past 4 GiB');
-  }
-  const allocated = mi.uordblks + mi.hblkhd;
-  const mapped = mi.arena + mi.hblkhd;
-  const ar = sample.arenas;
-  if (ar === null) {
+  const raw: Record<string, RawValue> = { source: source === 1 ? 'mallinfo2' : 'mallinfo' };
+  for (let i = 0; i < MALLINFO_FIELDS.length; i++) raw[MALLINFO_FIELDS[i]] = v[SAMPLE.mallinfo + i];
+  if (source === 2) notes.push('mallinfo2() is missing (glibc < 2.33): mallinfo() counters wrap past 4 GiB');
+  const uordblks = v[SAMPLE.mallinfo + 7];
+  const hblkhd = v[SAMPLE.mallinfo + 4];
+  const allocated = uordblks + hblkhd;
+  const mapped = v[SAMPLE.mallinfo] + hblkhd;
+  if (v[SAMPLE.arenasOk] !== 1) {
     notes.push('arena regions could not be located: resident and held-back bytes are unknown (fordblks is only an upper bound)');
     return { allocated, resident: null, heldBack: null, releasable: null, mapped, raw, notes };
   }
-  const arenaResident = ar.mainResident + ar.threadResident;
-  Object.assign(raw, {
-    arenaResidentBytes: arenaResident,
-    mainArenaResidentBytes: ar.mainResident,
-    threadArenaResidentBytes: ar.threadResident,
-    arenaMappedBytes: ar.mainMapped + ar.threadMapped,
-    arenas: ar.arenas,
-    threadArenaHeaps: ar.heaps,
-    regionScans: ar.scans,
-  });
-  if (!ar.matchesMallinfo) {
+  const mainResident = v[SAMPLE.mainResident];
+  const threadResident = v[SAMPLE.threadResident];
+  const arenaResident = mainResident + threadResident;
+  raw.arenaResidentBytes = arenaResident;
+  raw.mainArenaResidentBytes = mainResident;
+  raw.threadArenaResidentBytes = threadResident;
+  raw.arenaMappedBytes = v[SAMPLE.mainMapped] + v[SAMPLE.threadMapped];
+  raw.arenas = v[SAMPLE.arenas];
+  raw.threadArenaHeaps = v[SAMPLE.heaps];
+  raw.regionScans = v[SAMPLE.scans];
+  if (v[SAMPLE.matches] !== 1) {
     notes.push(
       'arena regions found in /proc/self/maps do not add up to mallinfo.arena ' +
         '(the heap changed while sampling, or some arena memory lies outside [heap] and the thread heaps)',
     );
   }
   // Blocks from mmap (hblkhd) are counted as resident in full: they are returned to the OS on free.
-  let resident = arenaResident + mi.hblkhd;
-  if (arenaResident < mi.uordblks) {
+  let resident = arenaResident + hblkhd;
+  if (arenaResident < uordblks) {
     notes.push(
-      `${mi.uordblks - arenaResident} bytes allocated in arenas were never touched (not resident); ` +
+      `${uordblks - arenaResident} bytes allocated in arenas were never touched (not resident); ` +
         'resident is shown as no less than allocated',
     );
-    resident = mi.uordblks + mi.hblkhd;
+    resident = uordblks + hblkhd;
   }
   const heldBack = resident - allocated;
   let releasable: number | null = null;
-  if (sample.mallocInfo !== null) {
-    if (sample.mallocInfo.length > 0) {
-      const info = parseMallocInfo(sample.mallocInfo);
-      releasable = Math.min(heldBack, trimmableEstimate(info, page(), pad));
-      raw.freeChunks = info.totals.rest.count + info.totals.fast.count;
-    } else {
-      notes.push('malloc_info() is not available: releasable is unknown');
-    }
+  const mallocInfo = v[SAMPLE.mallocInfo];
+  if (mallocInfo === 1) {
+    const info = mallocInfoFromRows(v, SAMPLE.rows);
+    releasable = Math.min(heldBack, trimmableEstimate(info, page(), pad));
+    raw.freeChunks = info.totals.rest.count + info.totals.fast.count;
+  } else if (mallocInfo === 2) {
+    notes.push('malloc_info() is not available: releasable is unknown');
   }
   return { allocated, resident, heldBack, releasable, mapped, raw, notes };
 }
 
 function toSample(native: NativeGlibcSample): BackendSample {
-  return { numbers: glibcNumbers(native), process: native.process };
+  return { numbers: glibcNumbers(native), process: processFromSample(native) };
 }
 
 function toTrim(native: NativeGlibcTrim): BackendTrim {
