@@ -52,6 +52,38 @@ describe('glibc held-back memory agrees with the OS', () => {
   });
 });
 
+describe('fragmentation: held back is not the same as releasable', () => {
+  test('releasable predicts what a trim returns when much of heldBack is fragmented', async () => {
+    const { value } = await runChild<{ heldBack: number; releasable: number; released: number; notes: string[] }>(`
+      const a = require(LIB);
+      const { collect } = require(WORKLOAD);
+      // Mixed sizes from 100 B to 6 KB, two of every three freed: free chunks are small and
+      // scattered between live ones, so many pages stay partly in use.
+      const all = [];
+      let x = 12345;
+      for (let i = 0; i < 240000; i++) {
+        x = (x * 1103515245 + 12345) & 0x7fffffff;
+        const b = Buffer.allocUnsafeSlow(100 + (x % 5900));
+        b.fill(1);
+        all.push(b);
+      }
+      const kept = all.filter((_, i) => i % 3 === 0);
+      all.length = 0;
+      collect();
+      await new Promise((r) => setTimeout(r, 300));
+      const s = await a.allocatorStats();
+      const t = await a.trim();
+      report({ heldBack: s.heldBack, releasable: s.releasable, released: t.releasedBytes, notes: s.notes, kept: kept.length });`);
+    expect(value.heldBack).toBeGreaterThan(200 * MiB);
+    // A large part of what is held back cannot be returned...
+    expect(value.releasable).toBeLessThan(0.75 * value.heldBack);
+    expect(value.notes.join(' ')).toMatch(/fragmentation/);
+    // ...and releasable says how much can.
+    const tolerance = Math.max(0.2 * value.released, 16 * MiB);
+    expect(Math.abs(value.releasable - value.released)).toBeLessThanOrEqual(tolerance);
+  });
+});
+
 describe('glibc namespace', () => {
   test('mallinfo2() and mallinfo2Sync() read the counters', async () => {
     const mi = await glibc.mallinfo2();
