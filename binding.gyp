@@ -10,7 +10,10 @@
         "native/addon.cc",
         "native/detect.cc",
         "native/procfs.cc",
-        "native/glibc.cc"
+        "native/glibc.cc",
+        "native/jemalloc.cc",
+        "native/tcmalloc.cc",
+        "native/mimalloc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

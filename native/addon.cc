@@ -4,7 +4,10 @@
 #include "addon.h"
 #include "detect.h"
 #include "glibc.h"
+#include "jemalloc.h"
+#include "mimalloc.h"
 #include "procfs.h"
+#include "tcmalloc.h"
 
 namespace allocstats {
 
@@ -14,6 +17,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitDetect(env, exports);
   InitProcfs(env, exports);
   InitGlibc(env, exports);
+  InitJemalloc(env, exports);
+  InitTcmalloc(env, exports);
+  InitMimalloc(env, exports);
   return exports;
 }
 

@@ -1,0 +1,12 @@
+// mimalloc through its exported API (mi_*), resolved with dlsym; never linked.
+#pragma once
+
+#include <napi.h>
+
+namespace allocstats {
+
+struct MimallocState;
+
+void InitMimalloc(Napi::Env env, Napi::Object exports);
+
+}  // namespace allocstats

@@ -1,0 +1,10 @@
+// gperftools tcmalloc through its C API (MallocExtension_*), resolved with dlsym; never linked.
+#pragma once
+
+#include <napi.h>
+
+namespace allocstats {
+
+void InitTcmalloc(Napi::Env env, Napi::Object exports);
+
+}  // namespace allocstats
