@@ -9,5 +9,8 @@ export const {
   trimSync,
   startAutoTrim,
   glibc,
+  jemalloc,
+  tcmalloc,
+  mimalloc,
 } = cjs;
 export default cjs;

@@ -167,8 +167,8 @@ export interface NativeBinding {
   mimallocInfo(): { serving: boolean; version: number | null; registeredThreads: number };
   mimallocSampleSync(): NativeMimallocSample;
   mimallocSample(): Promise<NativeMimallocSample>;
-  mimallocTrimSync(timeoutMs: number): NativeMimallocTrim;
-  mimallocTrim(timeoutMs: number): Promise<NativeMimallocTrim>;
+  mimallocTrimSync(timeoutMs: number, delayOption: number): NativeMimallocTrim;
+  mimallocTrim(timeoutMs: number, delayOption: number): Promise<NativeMimallocTrim>;
   mimallocOptionGet(option: number): number | null;
   mimallocOptionSet(option: number, value: number): boolean;
   mimallocStatsText(): string | null;

@@ -5,6 +5,9 @@ export { trim, trimSync } from './trim';
 export { startAutoTrim } from './autotrim';
 export type { AutoTrimmer, AutoTrimOptions, AutoTrimTotals, SkipEvent, SkipReason } from './autotrim';
 export * as glibc from './glibc';
+export * as jemalloc from './jemalloc';
+export * as tcmalloc from './tcmalloc';
+export * as mimalloc from './mimalloc';
 export type {
   AllocatorInfo,
   AllocatorName,

@@ -1,11 +1,17 @@
 // Picks the backend for the allocator that serves malloc in this process.
 import type { AllocatorName } from '../types';
 import { glibcBackend } from './glibc';
+import { jemallocBackend } from './jemalloc';
+import { mimallocBackend } from './mimalloc';
 import { noneBackend } from './none';
+import { tcmallocBackend } from './tcmalloc';
 import type { Backend } from './types';
 
 const backends: Partial<Record<AllocatorName, () => Backend>> = {
   glibc: () => glibcBackend,
+  jemalloc: () => jemallocBackend,
+  tcmalloc: () => tcmallocBackend,
+  mimalloc: () => mimallocBackend,
   musl: () => noneBackend('musl', 'musl malloc has no statistics API and returns freed memory eagerly: nothing to report or trim'),
   unknown: () => noneBackend('unknown', 'the allocator serving malloc() was not recognised: its numbers are unknown'),
 };

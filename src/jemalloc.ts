@@ -1,0 +1,105 @@
+// The jemalloc namespace: mallctl by name, purge/decay, background threads.
+import type { MallctlValue } from './binding';
+import { binding } from './binding';
+import {
+  getEpochInterval,
+  jemallocConfig,
+  jemallocTrim,
+  mallctlRead,
+  mallctlType,
+  mallctlWrite,
+  setEpochInterval as setInterval_,
+} from './backends/jemalloc';
+import { allocatorIdentity } from './detect';
+import { unsupported } from './errors';
+import { trim as unifiedTrim } from './trim';
+import type { RawValue, TrimResult } from './types';
+import { integer, optionalBoolean } from './validate';
+
+export type { MallctlType, MallctlValue } from './binding';
+
+function requireJemalloc(what: string): void {
+  const { name } = allocatorIdentity();
+  if (name !== 'jemalloc') throw unsupported(`${what} needs jemalloc, but ${name} serves malloc() in this process`);
+}
+
+export const mallctl = {
+  /**
+   * Reads a mallctl by name. The type comes from allocator-stats' table of jemalloc 5.x
+   * names: uint64_t counters are bigint, sizes numbers, strings strings. Throws
+   * ERR_MALLCTL_NAME for a name jemalloc does not have, ERR_MALLCTL_TYPE for a name whose
+   * type is not known, ERR_MALLCTL_ACCESS for a write-only name or an action.
+   */
+  read(name: string): MallctlValue {
+    return mallctlRead(name);
+  },
+  /** Writes a mallctl; an action (e.g. "arena.0.purge", "thread.tcache.flush") takes no value. */
+  write(name: string, value?: MallctlValue): void {
+    mallctlWrite(name, value);
+  },
+  /** The type allocator-stats reads a name as, or undefined when it does not know it. */
+  type(name: string): string | undefined {
+    return typeof name === 'string' ? mallctlType(name) : undefined;
+  },
+};
+
+/** Returns every dirty and muzzy page of every arena (arena.4096.purge): the same as trim(). */
+export function purge(): Promise<TrimResult> {
+  try {
+    requireJemalloc('jemalloc.purge()');
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return unifiedTrim();
+}
+
+/** Returns only what the decay curves allow now (arena.4096.decay), measured like trim(). */
+export async function decay(): Promise<TrimResult> {
+  requireJemalloc('jemalloc.decay()');
+  const time = Date.now();
+  const t = await jemallocTrim(true, decay);
+  const notes = [...t.notes];
+  let releasedBytes: number | null = null;
+  if (t.rssBefore !== null && t.rssAfter !== null) {
+    releasedBytes = Math.max(0, t.rssBefore - t.rssAfter);
+    if (t.rssAfter > t.rssBefore) notes.push(`RSS grew by ${t.rssAfter - t.rssBefore} bytes during the decay: released is shown as 0`);
+  }
+  return {
+    time,
+    allocator: allocatorIdentity(),
+    supported: true,
+    rssBefore: t.rssBefore,
+    rssAfter: t.rssAfter,
+    releasedBytes,
+    heldBackBefore: t.heldBackBefore,
+    heldBackAfter: t.heldBackAfter,
+    durationMs: t.durationMs,
+    notes,
+  };
+}
+
+/**
+ * The runtime background_thread switch: with no argument, whether background threads purge
+ * dirty pages; with a boolean, turns them on or off and returns the new state.
+ */
+export function backgroundThread(on?: boolean): boolean {
+  const value = optionalBoolean(on, 'on', undefined as unknown as boolean);
+  requireJemalloc('jemalloc.backgroundThread()');
+  if (value !== undefined) mallctlWrite('background_thread', value);
+  return binding.jemallocRead('background_thread', 'bool') as boolean;
+}
+
+/** Stats refresh (epoch) at most every `ms` milliseconds; 0 refreshes on every sample. Default 100. */
+export function setEpochInterval(ms: number): void {
+  setInterval_(integer(ms, 'ms', 0, 3_600_000));
+}
+
+export function epochInterval(): number {
+  return getEpochInterval();
+}
+
+/** opt.* and the runtime settings in effect. */
+export function config(): Record<string, RawValue> {
+  requireJemalloc('jemalloc.config()');
+  return jemallocConfig();
+}

@@ -1,0 +1,69 @@
+// The tcmalloc (gperftools) namespace: numeric properties, release rate, release.
+import { binding } from './binding';
+import { TCMALLOC_PROPERTIES, TCMALLOC_SETTINGS, tcmallocConfig } from './backends/tcmalloc';
+import { allocatorIdentity } from './detect';
+import { typeError, unsupported, withCode } from './errors';
+import { trim as unifiedTrim } from './trim';
+import type { RawValue, TrimResult } from './types';
+import { integer, optionalNumber } from './validate';
+
+function requireTcmalloc(what: string): void {
+  const { name } = allocatorIdentity();
+  if (name !== 'tcmalloc') throw unsupported(`${what} needs tcmalloc, but ${name} serves malloc() in this process`);
+}
+
+function checkName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) throw typeError('a property name', 'name', name);
+  return name;
+}
+
+/** MallocExtension::GetNumericProperty(name); null when this tcmalloc does not know the name. */
+export function property(name: string): number | null {
+  const n = checkName(name);
+  requireTcmalloc('tcmalloc.property()');
+  return binding.tcmallocSampleSync([n]).properties[n] ?? null;
+}
+
+/** Every property allocator-stats knows, by name. */
+export function properties(): Record<string, number | null> {
+  requireTcmalloc('tcmalloc.properties()');
+  return binding.tcmallocSampleSync([...TCMALLOC_PROPERTIES, ...TCMALLOC_SETTINGS]).properties;
+}
+
+/** MallocExtension::SetNumericProperty(name, value). Throws ERR_TCMALLOC_PROPERTY when tcmalloc refuses it. */
+export function setProperty(name: string, value: number): void {
+  const n = checkName(name);
+  integer(value, 'value', 0, Number.MAX_SAFE_INTEGER);
+  requireTcmalloc('tcmalloc.setProperty()');
+  if (!binding.tcmallocSetProperty(n, value)) {
+    throw withCode(new Error(`tcmalloc refused to set ${n} to ${value}`), 'ERR_TCMALLOC_PROPERTY');
+  }
+}
+
+/**
+ * The release rate (how eagerly tcmalloc returns free pages on its own; 0 never, default 1,
+ * higher is faster). With a number, sets it first. Returns the rate in effect; throws
+ * ERR_ALLOCATOR_UNSUPPORTED when this tcmalloc does not export it.
+ */
+export function releaseRate(rate?: number): number {
+  const r = optionalNumber(rate, 'rate', -1, 0, 1e6);
+  requireTcmalloc('tcmalloc.releaseRate()');
+  const now = binding.tcmallocReleaseRate(r < 0 ? undefined : r);
+  if (now === null) throw unsupported('this tcmalloc does not export Get/SetMemoryReleaseRate');
+  return now;
+}
+
+/** MallocExtension::ReleaseFreeMemory(), measured like trim(). */
+export function releaseFreeMemory(): Promise<TrimResult> {
+  try {
+    requireTcmalloc('tcmalloc.releaseFreeMemory()');
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return unifiedTrim();
+}
+
+export function config(): Record<string, RawValue> {
+  requireTcmalloc('tcmalloc.config()');
+  return tcmallocConfig();
+}
