@@ -21,3 +21,11 @@ export type {
   V8Memory,
 } from './types';
 export type { CodedError, ErrorCode } from './errors';
+export { createDiagnosticHandler } from './diagnostics/handler';
+export type { DiagnosticHandler, DiagnosticHandlerOptions, NextFunction } from './diagnostics/handler';
+export { serveDiagnostics } from './diagnostics/server';
+export type { DiagnosticServer, ServeDiagnosticsOptions } from './diagnostics/server';
+export { collectAllocatorMetrics } from './diagnostics/prometheus';
+export type { AllocatorMetricsHandle, CollectAllocatorMetricsOptions, PromRegistry } from './diagnostics/prometheus';
+export { registerOtelMetrics } from './diagnostics/otel';
+export type { OtelMeter, OtelMetricsHandle, OtelMetricsOptions } from './diagnostics/otel';

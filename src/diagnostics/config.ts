@@ -1,0 +1,129 @@
+// Handler options, validated once, and the allocator configuration the endpoint reports.
+import { backendFor } from '../backends';
+import { detectAllocator } from '../detect';
+import { typeError, withCode } from '../errors';
+import type { AllocatorInfo, RawValue } from '../types';
+import { optionsObject } from '../validate';
+import { metricsPrefix, minInterval } from './prometheus';
+
+export interface DiagnosticHandlerOptions {
+  /** Path the routes live under. Default '/debug/memory'; '' or '/' serves them at the root. */
+  prefix?: string;
+  /** Scrapes and page polls within this many milliseconds share one sample. Default 1000. */
+  minIntervalMs?: number;
+  /**
+   * Enables POST /trim: true requires `token` (sent as `Authorization: Bearer <token>`);
+   * 'unauthenticated' allows it without one. Default false.
+   */
+  allowTrim?: boolean | 'unauthenticated';
+  /** The bearer token for POST /trim (at least 16 characters of [A-Za-z0-9-._~+/], optional trailing '='). */
+  token?: string;
+  /** Prefix of the Prometheus metric names. Default 'allocator_'. */
+  metricsPrefix?: string;
+}
+
+export interface HandlerConfig {
+  prefix: string;
+  minIntervalMs: number;
+  trim: 'off' | 'token' | 'unauthenticated';
+  token: string | null;
+  metricsPrefix: string;
+}
+
+export const HANDLER_OPTIONS = ['prefix', 'minIntervalMs', 'allowTrim', 'token', 'metricsPrefix'] as const;
+// RFC 6750 b64token: what a client can put after "Bearer ".
+const TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const MIN_TOKEN_LENGTH = 16;
+const PREFIX = /^(\/[A-Za-z0-9\-_~!$&'()*+,;=:@.]+)*$/;
+
+function prefixOption(value: unknown): string {
+  if (value === undefined) return '/debug/memory';
+  if (typeof value !== 'string') throw typeError('a string', 'options.prefix', value);
+  const p = value.endsWith('/') ? value.slice(0, -1) : value;
+  if (!PREFIX.test(p) || p.split('/').some((seg) => seg === '.' || seg === '..')) {
+    throw typeError('a path such as "/debug/memory" (no query, no encoded characters, no dot segments)', 'options.prefix', value);
+  }
+  return p;
+}
+
+export function handlerConfig(options: unknown, name = 'options', extra: readonly string[] = []): HandlerConfig {
+  const o = optionsObject<DiagnosticHandlerOptions>(options, name, [...HANDLER_OPTIONS, ...extra]);
+  const allow = o.allowTrim ?? false;
+  if (allow !== true && allow !== false && allow !== 'unauthenticated') {
+    throw typeError("true, false or 'unauthenticated'", `${name}.allowTrim`, allow);
+  }
+  let token: string | null = null;
+  if (o.token !== undefined) {
+    if (typeof o.token !== 'string') throw typeError('a string', `${name}.token`, '(redacted)');
+    if (o.token.length < MIN_TOKEN_LENGTH || !TOKEN.test(o.token)) {
+      throw withCode(
+        new RangeError(`Expected at least ${MIN_TOKEN_LENGTH} characters of [A-Za-z0-9-._~+/] for ${name}.token`),
+        'ERR_INVALID_ARG_VALUE',
+      );
+    }
+    token = o.token;
+  }
+  if (allow === true && token === null) {
+    throw withCode(
+      new TypeError(`${name}.allowTrim: true needs ${name}.token (or allowTrim: 'unauthenticated' to allow trims without one)`),
+      'ERR_INVALID_ARG_VALUE',
+    );
+  }
+  return {
+    prefix: prefixOption(o.prefix),
+    minIntervalMs: minInterval(o.minIntervalMs, `${name}.minIntervalMs`),
+    trim: allow === true ? 'token' : allow === 'unauthenticated' ? 'unauthenticated' : 'off',
+    token: allow === true ? token : null,
+    metricsPrefix: metricsPrefix(o.metricsPrefix, `${name}.metricsPrefix`),
+  };
+}
+
+// Environment variables that change how the allocators behave. Only these are reported:
+// the endpoint never shows the rest of the environment.
+const ENV_NAMES = [
+  'LD_PRELOAD',
+  'MALLOC_ARENA_MAX',
+  'MALLOC_ARENA_TEST',
+  'MALLOC_TRIM_THRESHOLD_',
+  'MALLOC_TOP_PAD_',
+  'MALLOC_MMAP_THRESHOLD_',
+  'MALLOC_MMAP_MAX_',
+  'MALLOC_PERTURB_',
+  'MALLOC_CHECK_',
+  'GLIBC_TUNABLES',
+  'MALLOC_CONF',
+  '_RJEM_MALLOC_CONF',
+  'JE_MALLOC_CONF',
+];
+const ENV_PREFIXES = ['TCMALLOC_', 'MIMALLOC_'];
+
+export interface AllocatorConfiguration {
+  /** Allocator-related environment variables (null when unset). */
+  env: Record<string, string | null>;
+  /** The allocator's own settings in effect (e.g. jemalloc opt.*), or null when it has none to report. */
+  settings: Record<string, RawValue> | null;
+  /** Why settings could not be read, when they could not. */
+  error: string | null;
+}
+
+export function allocatorConfiguration(info: AllocatorInfo): AllocatorConfiguration {
+  const env: Record<string, string | null> = {};
+  for (const n of ENV_NAMES) env[n] = process.env[n] ?? null;
+  for (const [k, v] of Object.entries(process.env)) {
+    if (ENV_PREFIXES.some((p) => k.startsWith(p)) && v !== undefined) env[k] = v;
+  }
+  let settings: Record<string, RawValue> | null = null;
+  let error: string | null = null;
+  const backend = backendFor(info.name);
+  try {
+    settings = backend.config ? backend.config() : null;
+  } catch (e) {
+    error = e instanceof Error ? e.message : String(e);
+  }
+  return { env, settings, error };
+}
+
+let cachedInfo: AllocatorInfo | undefined;
+export function allocatorInfo(): AllocatorInfo {
+  return (cachedInfo ??= detectAllocator());
+}

@@ -1,0 +1,76 @@
+// OpenTelemetry: observable instruments on a Meter from @opentelemetry/api (an optional peer
+// dependency: only the Meter the caller passes is used, nothing is imported). One batch
+// callback samples once per collection and feeds every instrument.
+import { typeError } from '../errors';
+import { optionsObject } from '../validate';
+import { METRICS } from './metrics';
+import { minInterval } from './prometheus';
+import { snapshot } from './snapshot';
+
+// The parts of @opentelemetry/api's Meter used here, typed structurally.
+type Attributes = Record<string, string>;
+interface Observable {
+  readonly __observable?: never;
+}
+interface BatchObservableResult {
+  observe(instrument: Observable, value: number, attributes?: Attributes): void;
+}
+type BatchCallback = (observer: BatchObservableResult) => void | Promise<void>;
+interface InstrumentOptions {
+  description?: string;
+  unit?: string;
+}
+/** An OpenTelemetry Meter (`metrics.getMeter(name)` from @opentelemetry/api ≥ 1.3). */
+export interface OtelMeter {
+  createObservableGauge(name: string, options?: InstrumentOptions): object;
+  createObservableCounter(name: string, options?: InstrumentOptions): object;
+  addBatchObservableCallback(callback: BatchCallback, observables: object[]): void;
+  removeBatchObservableCallback(callback: BatchCallback, observables: object[]): void;
+}
+
+export interface OtelMetricsOptions {
+  /** Prefix of every instrument name. Default 'allocator.'. */
+  prefix?: string;
+  /** Collections within this many milliseconds share one sample. Default 1000. */
+  minIntervalMs?: number;
+}
+
+export interface OtelMetricsHandle {
+  readonly names: readonly string[];
+  /** Stops observing (the instruments stay registered in the Meter but report nothing). */
+  unregister(): void;
+}
+
+const OPTIONS = ['prefix', 'minIntervalMs'] as const;
+const OTEL_NAME = /^[A-Za-z][A-Za-z0-9_.\-/]*$|^$/;
+
+/** Registers observable gauges and counters for the allocator numbers on `meter`. */
+export function registerOtelMetrics(meter: OtelMeter, options?: OtelMetricsOptions): OtelMetricsHandle {
+  if (meter === null || typeof meter !== 'object' || typeof meter.addBatchObservableCallback !== 'function') {
+    throw typeError('an OpenTelemetry Meter', 'meter', meter);
+  }
+  const o = optionsObject<OtelMetricsOptions>(options, 'options', OPTIONS);
+  let prefix = 'allocator.';
+  if (o.prefix !== undefined) {
+    if (typeof o.prefix !== 'string' || !OTEL_NAME.test(o.prefix)) throw typeError('an instrument name prefix', 'options.prefix', o.prefix);
+    prefix = o.prefix;
+  }
+  const maxAgeMs = minInterval(o.minIntervalMs, 'options.minIntervalMs');
+  const instruments = METRICS.map((m) => {
+    const opts = { description: m.help, unit: m.unit };
+    const name = prefix + m.otel;
+    return { m, name, instrument: m.type === 'counter' ? meter.createObservableCounter(name, opts) : meter.createObservableGauge(name, opts) };
+  });
+  const callback: BatchCallback = async (observer) => {
+    const s = await snapshot(maxAgeMs);
+    for (const { m, instrument } of instruments) {
+      for (const p of m.points(s)) observer.observe(instrument, p.value, p.labels);
+    }
+  };
+  const observables = instruments.map((i) => i.instrument);
+  meter.addBatchObservableCallback(callback, observables);
+  return {
+    names: instruments.map((i) => i.name),
+    unregister: () => meter.removeBatchObservableCallback(callback, observables),
+  };
+}
