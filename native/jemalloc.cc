@@ -280,6 +280,12 @@ CtlType TypeArg(const Napi::CallbackInfo& info, size_t i) {
   throw CodedError(info.Env(), "ERR_MALLCTL_TYPE", "unknown mallctl type " + t);
 }
 
+Napi::Error OutOfRange(Napi::Env env, const std::string& message) {
+  Napi::RangeError error = Napi::RangeError::New(env, message);
+  error.Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
+  return error;
+}
+
 [[noreturn]] void ThrowCtl(Napi::Env env, int rc, const std::string& name, const char* action) {
   const char* code = "ERR_MALLCTL_FAILED";
   std::string why = strerror(rc);
@@ -359,7 +365,7 @@ Napi::Value ReadJs(const Napi::CallbackInfo& info) {
     case CtlType::Unsigned: return Napi::Number::New(env, value.u);
     case CtlType::SizeT:
       if (static_cast<double>(value.z) > kMaxSafe) {
-        throw CodedError(env, "ERR_OUT_OF_RANGE", "mallctl " + name + " is above 2^53 and cannot be a number");
+        throw OutOfRange(env, "mallctl " + name + " is above 2^53 and cannot be a number");
       }
       return Napi::Number::New(env, static_cast<double>(value.z));
     case CtlType::SsizeT: return Napi::Number::New(env, static_cast<double>(value.sz));
@@ -411,7 +417,7 @@ Napi::Value WriteJs(const Napi::CallbackInfo& info) {
     if (!v.IsNumber()) throw wrong("a number");
     double d = v.As<Napi::Number>().DoubleValue();
     if (!(d >= lo && d <= hi) || std::floor(d) != d) {
-      throw CodedError(env, "ERR_OUT_OF_RANGE", "value for mallctl " + name + " is out of range");
+      throw OutOfRange(env, "value for mallctl " + name + " is out of range");
     }
     return d;
   };
@@ -444,7 +450,7 @@ Napi::Value WriteJs(const Napi::CallbackInfo& info) {
       if (v.IsBigInt()) {
         bool lossless = false;
         u = v.As<Napi::BigInt>().Uint64Value(&lossless);
-        if (!lossless) throw CodedError(env, "ERR_OUT_OF_RANGE", "value for mallctl " + name + " is out of range");
+        if (!lossless) throw OutOfRange(env, "value for mallctl " + name + " is out of range");
       } else {
         u = static_cast<uint64_t>(integral(0, kMaxSafe));
       }

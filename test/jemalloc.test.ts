@@ -94,6 +94,8 @@ describe('under jemalloc', () => {
          readOnly: err(() => jemalloc.mallctl.write('opt.narenas', 4)),
          writeBad: err(() => jemalloc.mallctl.write('no.such.name', 1)),
          purgeAction: err(() => jemalloc.mallctl.write('arena.4096.purge')),
+         negative: err(() => jemalloc.mallctl.write('thread.arena', -1)),
+         badDecay: err(() => jemalloc.mallctl.write('arenas.dirty_decay_ms', -5)),
          decayWrite: (jemalloc.mallctl.write('arenas.dirty_decay_ms', 5000), jemalloc.mallctl.read('arenas.dirty_decay_ms')),
          bg: [jemalloc.backgroundThread(), jemalloc.backgroundThread(true), jemalloc.mallctl.read('background_thread'), jemalloc.backgroundThread(false)],
        });`,
@@ -116,6 +118,8 @@ describe('under jemalloc', () => {
     expect(value.readOnly).toMatchObject({ code: 'ERR_MALLCTL_ACCESS' });
     expect(value.writeBad).toMatchObject({ code: 'ERR_MALLCTL_NAME' });
     expect(value.purgeAction).toBeNull();
+    expect(value.negative).toMatchObject({ code: 'ERR_OUT_OF_RANGE', name: 'RangeError' });
+    expect(value.badDecay).toMatchObject({ code: 'ERR_MALLCTL_VALUE' });
     expect(value.decayWrite).toBe(5000);
     expect(value.bg).toEqual([false, true, true, false]);
   });
