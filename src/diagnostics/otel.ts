@@ -9,11 +9,15 @@ import { snapshot } from './snapshot';
 
 // The parts of @opentelemetry/api's Meter used here, typed structurally.
 type Attributes = Record<string, string>;
-interface Observable {
-  readonly __observable?: never;
+/** An observable instrument of @opentelemetry/api. */
+export interface OtelObservable {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  addCallback(callback: (result: any) => void): void;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  removeCallback(callback: (result: any) => void): void;
 }
 interface BatchObservableResult {
-  observe(instrument: Observable, value: number, attributes?: Attributes): void;
+  observe(instrument: OtelObservable, value: number, attributes?: Attributes): void;
 }
 type BatchCallback = (observer: BatchObservableResult) => void | Promise<void>;
 interface InstrumentOptions {
@@ -22,10 +26,10 @@ interface InstrumentOptions {
 }
 /** An OpenTelemetry Meter (`metrics.getMeter(name)` from @opentelemetry/api ≥ 1.3). */
 export interface OtelMeter {
-  createObservableGauge(name: string, options?: InstrumentOptions): object;
-  createObservableCounter(name: string, options?: InstrumentOptions): object;
-  addBatchObservableCallback(callback: BatchCallback, observables: object[]): void;
-  removeBatchObservableCallback(callback: BatchCallback, observables: object[]): void;
+  createObservableGauge(name: string, options?: InstrumentOptions): OtelObservable;
+  createObservableCounter(name: string, options?: InstrumentOptions): OtelObservable;
+  addBatchObservableCallback(callback: BatchCallback, observables: OtelObservable[]): void;
+  removeBatchObservableCallback(callback: BatchCallback, observables: OtelObservable[]): void;
 }
 
 export interface OtelMetricsOptions {
