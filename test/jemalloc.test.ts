@@ -124,8 +124,8 @@ describe('under jemalloc', () => {
     expect(value.bg).toEqual([false, true, true, false]);
   });
 
-  it('rate-limits the epoch refresh and says how old the stats are', async () => {
-    const { value } = await runChild<{ a: Stats; b: Stats; c: Stats; d: Stats }>(
+  it('rate-limits the epoch refresh, decays and purges, and works in a worker thread', async () => {
+    const { value } = await runChild<{ a: Stats; b: Stats; c: Stats; d: Stats; decayed: Trim; purged: Trim; inWorker: { s: Stats; t: Trim } }>(
       `const x = require(LIB);
        const a = x.allocatorStatsSync();
        const b = x.allocatorStatsSync();
@@ -134,7 +134,15 @@ describe('under jemalloc', () => {
        x.jemalloc.setEpochInterval(0);
        x.allocatorStatsSync();
        const d = x.allocatorStatsSync();
-       report({ a, b, c, d });`,
+       const decayed = await x.jemalloc.decay();
+       const purged = await x.jemalloc.purge();
+       const { Worker } = require('node:worker_threads');
+       const inWorker = await new Promise((resolve, reject) => {
+         const w = new Worker('const x = require(' + JSON.stringify(LIB) + '); x.trim().then((t) => require("node:worker_threads").parentPort.postMessage({ s: x.allocatorStatsSync(), t }));', { eval: true });
+         w.once('message', resolve);
+         w.once('error', reject);
+       });
+       report({ a, b, c, d, decayed, purged, inWorker });`,
       { preload: lib! },
     );
     expect(value.a.raw.epochRefreshed).toBe(true);
@@ -144,6 +152,13 @@ describe('under jemalloc', () => {
     expect(value.c.raw.epochRefreshed).toBe(true);
     expect(value.d.raw.epochRefreshed).toBe(true);
     expect(value.d.raw.epochCostMs).toBeGreaterThan(0);
+    for (const t of [value.decayed, value.purged, value.inWorker.t]) {
+      expect(t.supported).toBe(true);
+      expect(t.releasedBytes).toBeGreaterThanOrEqual(0);
+    }
+    // Worker threads have their own per-environment state (MIB cache, epoch age).
+    expect(value.inWorker.s.allocator.name).toBe('jemalloc');
+    invariants(value.inWorker.s);
   });
 
   it('with MALLOC_CONF=background_thread:true, background threads are on and reported', async () => {

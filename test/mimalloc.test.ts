@@ -42,6 +42,7 @@ describe('under mimalloc', () => {
     const { value } = await runChild<{
       registered: number[];
       t: { supported: boolean; releasedBytes: number; rssBefore: number; rssAfter: number; notes: string[] };
+      sync: { supported: boolean; notes: string[] };
       commitBefore: number;
       commitAfter: number;
     }>(
@@ -54,10 +55,12 @@ describe('under mimalloc', () => {
        const commitBefore = a.mimalloc.processInfo().currentCommit;
        const t = await a.trim();
        const commitAfter = a.mimalloc.processInfo().currentCommit;
+       // On the JS thread this thread collects itself and asks the four workers.
+       const sync = a.trimSync();
        await release();
        await new Promise((r) => setTimeout(r, 200));
        registered.push(a.mimalloc.config().registeredThreads);
-       report({ registered, t, commitBefore, commitAfter });`,
+       report({ registered, t, sync, commitBefore, commitAfter });`,
       { preload: lib!, execArgv: ['-r', LIB] },
     );
     // Main thread, then main + 4 workers, then the workers' cleanup hooks unregistered them.
@@ -65,6 +68,7 @@ describe('under mimalloc', () => {
     expect(value.t.supported).toBe(true);
     expect(value.t.notes.join('\n')).toMatch(/asked of 5 other JS thread\(s\); 5 answered in time/);
     expect(value.t.releasedBytes).toBeGreaterThan(8 * MiB);
+    expect(value.sync.notes.join('\n')).toMatch(/asked of 4 other JS thread\(s\); 4 answered in time/);
     // RSS fell by no more than what mimalloc decommitted. Committed memory includes pages
     // never touched, so the RSS drop is smaller (measured here: 121-244 MB decommitted,
     // 30-144 MB released from about 450 MB RSS).
