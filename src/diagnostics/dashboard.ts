@@ -26,8 +26,8 @@ main{padding:16px 22px;display:grid;gap:16px;max-width:1280px}
 .legend span{display:inline-flex;align-items:center;gap:6px}
 .cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:16px}
 table{border-collapse:collapse;width:100%;font-size:13px}
-td{padding:3px 8px 3px 0;border-bottom:1px solid var(--line);vertical-align:top;word-break:break-all}
-td:first-child{color:var(--muted);white-space:nowrap;word-break:normal;width:40%}
+td{padding:3px 8px 3px 0;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
+td:first-child{color:var(--muted);white-space:nowrap;overflow-wrap:normal;width:40%}
 td.num{font-variant-numeric:tabular-nums}
 ul{margin:0;padding-left:18px}
 #notes li{margin:2px 0}
@@ -188,10 +188,12 @@ const SCRIPT = `
     var cfg = [['detected by', a.method]];
     if (a.library) cfg.push(['library', a.library]);
     (a.preload.entries || []).forEach(function (e) { cfg.push(['LD_PRELOAD entry', e.entry + (e.loaded ? '' : ' (not loaded)')]); });
-    var env = j.configuration.env;
-    Object.keys(env).forEach(function (k) { if (env[k] !== null && k !== 'LD_PRELOAD') cfg.push([k, env[k]]); });
+    var env = j.configuration.env, envSet = 0;
+    Object.keys(env).forEach(function (k) { if (env[k] !== null && k !== 'LD_PRELOAD') { envSet++; cfg.push([k, env[k]]); } });
+    if (!envSet) cfg.push(['environment', 'no allocator variables set (defaults apply)']);
     var set = j.configuration.settings;
     if (set) Object.keys(set).forEach(function (k) { cfg.push([k, String(set[k])]); });
+    else if (!j.configuration.error) cfg.push(['settings', 'none reported by this allocator']);
     if (j.configuration.error) cfg.push(['settings', 'unavailable: ' + j.configuration.error]);
     fillTable('configTable', cfg);
     var notes = $('notes');

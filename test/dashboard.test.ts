@@ -1,0 +1,123 @@
+// The live page in headless Chromium: no console errors, no request leaves 127.0.0.1, the chart
+// moves, and the trim button works when allowed (and is absent when not).
+import fs from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { serveDiagnostics, type DiagnosticServer } from '../src';
+import { testIf } from './helpers';
+
+const CHROMIUM = '/usr/bin/chromium';
+const browserTest = testIf(fs.existsSync(CHROMIUM), 'chromium not installed (apt-get install chromium)');
+const TOKEN = 'dashboard-token-0123456789';
+
+let browser: Browser | null = null;
+async function launch(): Promise<Browser> {
+  browser ??= await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  return browser;
+}
+afterAll(async () => {
+  await browser?.close();
+});
+
+interface Watched {
+  page: Page;
+  problems: string[];
+  requests: string[];
+}
+
+async function open(url: string): Promise<Watched> {
+  const context = await (await launch()).newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(url);
+  return { page, problems, requests };
+}
+
+function local(requests: string[]): void {
+  expect(requests.length).toBeGreaterThan(1);
+  for (const u of requests) {
+    const url = new URL(u);
+    expect([u, url.protocol === 'data:' || url.hostname === '127.0.0.1']).toEqual([u, true]);
+  }
+}
+
+describe('dashboard', () => {
+  let server: DiagnosticServer;
+  beforeAll(async () => {
+    server = await serveDiagnostics({ minIntervalMs: 200, allowTrim: true, token: TOKEN });
+  });
+  afterAll(() => server.close());
+
+  browserTest('draws a live chart that changes, shows the allocator, and trims with the typed token', async () => {
+    const { page, problems, requests } = await open(`${server.url}dashboard`);
+    await page.locator('#allocator', { hasText: /^glibc/ }).waitFor();
+    await page.waitForTimeout(600);
+    const first = await page.locator('#chart').screenshot();
+    // Allocate and free memory in the served process so the split moves, not only the time axis.
+    let held: Buffer[] | null = [];
+    for (let i = 0; i < 8192; i++) held.push(Buffer.alloc(8192, 1));
+    await page.waitForTimeout(1200);
+    held = null;
+    const second = await page.locator('#chart').screenshot();
+    expect(Buffer.compare(first, second)).not.toBe(0);
+    await page.screenshot({ path: '/tmp/dashboard-token.png', fullPage: true });
+
+    expect(await page.locator('#rss').textContent()).toMatch(/^\d+(\.\d+)? (MiB|GiB)$/);
+    expect(await page.locator('#configTable').textContent()).toContain('detected by');
+    // Trim: the button is there, the token field too; without a token nothing is sent.
+    await expect(page.locator('#trimButton').isVisible()).resolves.toBe(true);
+    await page.fill('#token', TOKEN);
+    const response = page.waitForResponse((r) => r.url().endsWith('/trim'));
+    await page.click('#trimButton');
+    expect((await response).status()).toBe(200);
+    await page.locator('#trimResult', { hasText: /^released / }).waitFor();
+    await page.locator('#trimTable', { hasText: /trims \(all callers\)\s*[1-9]/ }).waitFor();
+    // The token is never part of the page.
+    expect(await page.content()).not.toContain(TOKEN.slice(0, 12) + 'x');
+    expect((await (await fetch(`${server.url}dashboard`)).text()).includes(TOKEN)).toBe(false);
+    await page.screenshot({ path: '/tmp/dashboard-trimmed.png', fullPage: true });
+
+    expect(problems).toEqual([]);
+    local(requests);
+    await page.context().close();
+  });
+
+  browserTest('GET / with a browser Accept header serves the page, which polls the right URL', async () => {
+    // Without the trailing slash the page must still find the JSON route.
+    const { page, problems, requests } = await open(server.url.slice(0, -1));
+    await page.locator('#allocator', { hasText: /^glibc/ }).waitFor();
+    expect(problems).toEqual([]);
+    local(requests);
+    expect(requests.some((u) => new URL(u).pathname === '/debug/memory/')).toBe(true);
+    await page.context().close();
+  });
+});
+
+describe('dashboard without trimming', () => {
+  let server: DiagnosticServer;
+  beforeAll(async () => {
+    server = await serveDiagnostics({ minIntervalMs: 200, prefix: '/x' });
+  });
+  afterAll(() => server.close());
+
+  browserTest('has no trim button and sends nothing but reads', async () => {
+    const { page, problems, requests } = await open(`${server.url}dashboard`);
+    await page.locator('#allocator', { hasText: /^glibc/ }).waitFor();
+    await page.waitForTimeout(500);
+    expect(await page.locator('#trimButton').isVisible()).toBe(false);
+    expect(await page.locator('#trimPanel').isHidden()).toBe(true);
+    await page.screenshot({ path: '/tmp/dashboard-readonly.png', fullPage: true });
+    expect(problems).toEqual([]);
+    local(requests);
+    expect(requests.every((u) => u.startsWith('data:') || new URL(u).pathname.startsWith('/x/'))).toBe(true);
+    await page.context().close();
+  });
+});
