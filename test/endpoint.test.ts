@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { allocatorStatsSync, createDiagnosticHandler, serveDiagnostics, type DiagnosticServer } from '../src';
-import { MiB, runChild } from './helpers';
+import { ALLOCATOR_LIBRARIES, findLibrary, MiB, runChild, testIf } from './helpers';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -338,5 +338,49 @@ describe('fastify', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('in other processes and threads', () => {
+  test('loading the package loads neither prom-client nor @opentelemetry/api', async () => {
+    const { value } = await runChild<string[]>(
+      `require(LIB); report(Object.keys(require.cache).filter((k) => /prom-client|@opentelemetry/.test(k)));`,
+    );
+    expect(value).toEqual([]);
+  });
+
+  test('serveDiagnostics works in a worker thread', async () => {
+    const { value } = await runChild<{ status: number; allocator: string; metrics: boolean }>(
+      `const { Worker } = require('node:worker_threads');
+       const w = new Worker(\`
+         const { parentPort } = require('node:worker_threads');
+         require(\${JSON.stringify(LIB)}).serveDiagnostics().then(async (s) => {
+           const r = await fetch(s.url);
+           const j = await r.json();
+           const m = await (await fetch(s.url + 'metrics')).text();
+           parentPort.postMessage({ status: r.status, allocator: j.stats.allocator.name, metrics: m.includes('allocator_resident_bytes') });
+           await s.close();
+         });\`, { eval: true });
+       report(await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); }));`,
+      { timeoutMs: 30000 },
+    );
+    expect(value).toEqual({ status: 200, allocator: 'glibc', metrics: true });
+  });
+
+  const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
+  testIf(jemalloc !== null, 'libjemalloc.so.2 not installed')('under jemalloc the configuration shows MALLOC_CONF and opt.*', async () => {
+    const { value } = await runChild<{ env: Record<string, string | null>; settings: Record<string, unknown> | null; preload: Array<{ entry: string; loaded: boolean }> }>(
+      `const s = await require(LIB).serveDiagnostics();
+       const j = await (await fetch(s.url)).json();
+       await s.close();
+       report({ env: j.configuration.env, settings: j.configuration.settings, preload: j.allocator.preload.entries });`,
+      { preload: jemalloc!, env: { MALLOC_CONF: 'background_thread:true,dirty_decay_ms:5000' } },
+    );
+    expect(value.env.MALLOC_CONF).toBe('background_thread:true,dirty_decay_ms:5000');
+    expect(value.env.LD_PRELOAD).toBe(jemalloc);
+    expect(value.preload).toEqual([{ entry: jemalloc, loaded: true }]);
+    expect(value.settings).not.toBeNull();
+    expect(value.settings!['opt.background_thread']).toBe(true);
+    expect(value.settings!['opt.dirty_decay_ms']).toBe(5000);
   });
 });
