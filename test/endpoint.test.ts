@@ -209,6 +209,26 @@ describe('POST /trim with a token', () => {
       body: 'x'.repeat(4096),
     });
     expect(r.status).toBe(413);
+    // Chunked: no length to check up front, so the body is counted while it arrives.
+    const chunk = 'y'.repeat(2000);
+    const out = await raw(
+      server.port,
+      `POST /ops/mem/trim HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        `${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n`,
+    );
+    expect(out.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
+  });
+
+  test('prefix "/" serves the routes at the root', async () => {
+    const root = await serveDiagnostics({ prefix: '/' });
+    try {
+      expect(root.url).toBe(`http://127.0.0.1:${root.port}/`);
+      expect((await get(`${root.url}metrics`)).text).toContain('allocator_resident_bytes');
+      expect(JSON.parse((await get(root.url)).text).stats.allocator.name).toBe('glibc');
+      expect((await get(`${root.url}debug/memory/metrics`)).status).toBe(404);
+    } finally {
+      await root.close();
+    }
   });
 
   test('the prefix is honoured', async () => {
