@@ -230,8 +230,11 @@ const SCRIPT = `
   }
   function schedule() { if (!timer && !document.hidden) timer = setTimeout(poll, refreshMs); }
 
-  $('trimButton').addEventListener('click', function () {
+  $('trimForm').addEventListener('submit', function (event) {
+    // The form only gathers the token; the request is a fetch, never a navigation.
+    event.preventDefault();
     var btn = $('trimButton');
+    if (btn.disabled) return;
     var headers = {};
     if (trimMode === 'token') {
       var tok = $('token').value.trim();
@@ -274,7 +277,7 @@ const BODY = `
 </section>
 <section class="panel"><h2>RSS over time</h2><canvas id="chart" role="img" aria-label="RSS split into V8 heap, allocator allocated, held back and other"></canvas>
 <div class="legend"><span><i class="sw v8"></i>V8 heap</span><span><i class="sw alloc"></i>allocated through malloc</span><span><i class="sw held"></i>held back by the allocator</span><span><i class="sw other"></i>other</span><span><i class="sw rss"></i>RSS</span></div></section>
-<section class="panel" id="trimPanel" hidden><h2>Trim</h2><div class="trimrow"><input id="token" type="password" autocomplete="off" placeholder="bearer token" aria-label="bearer token"><button id="trimButton" type="button">Trim now</button><span id="trimResult"></span></div></section>
+<section class="panel" id="trimPanel" hidden><h2>Trim</h2><form id="trimForm" class="trimrow"><input id="token" type="password" autocomplete="off" placeholder="bearer token" aria-label="bearer token"><button id="trimButton" type="submit">Trim now</button><span id="trimResult"></span></form></section>
 <section class="cols">
 <div class="panel"><h2>Allocator</h2><table><tbody id="allocTable"></tbody></table></div>
 <div class="panel"><h2>Trims</h2><table><tbody id="trimTable"></tbody></table></div>
