@@ -121,3 +121,27 @@ describe('dashboard without trimming', () => {
     await page.context().close();
   });
 });
+
+describe('dashboard with unauthenticated trimming', () => {
+  let server: DiagnosticServer;
+  beforeAll(async () => {
+    server = await serveDiagnostics({ minIntervalMs: 200, allowTrim: 'unauthenticated' });
+  });
+  afterAll(() => server.close());
+
+  browserTest('shows the button without a token field, and the button trims', async () => {
+    const { page, problems, requests } = await open(`${server.url}dashboard`);
+    await page.locator('#allocator', { hasText: /^glibc/ }).waitFor();
+    expect(await page.locator('#trimButton').isVisible()).toBe(true);
+    expect(await page.locator('#token').isVisible()).toBe(false);
+    const response = page.waitForResponse((r) => r.url().endsWith('/trim') && r.request().method() === 'POST');
+    await page.click('#trimButton');
+    const r = await response;
+    expect(r.status()).toBe(200);
+    expect(r.request().headers().authorization).toBeUndefined();
+    await page.locator('#trimResult', { hasText: /^released / }).waitFor();
+    expect(problems).toEqual([]);
+    local(requests);
+    await page.context().close();
+  });
+});
