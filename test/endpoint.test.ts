@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
-import { allocatorStatsSync, createDiagnosticHandler, serveDiagnostics, type DiagnosticServer } from '../src';
+import { allocatorStatsSync, createDiagnosticHandler, serveDiagnostics, trim, type DiagnosticServer } from '../src';
 import { ALLOCATOR_LIBRARIES, findLibrary, MiB, runChild, testIf } from './helpers';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -62,9 +62,18 @@ describe('serveDiagnostics (node:http)', () => {
   });
 
   test('a burst of requests shares one sample', async () => {
-    const bodies = await Promise.all(Array.from({ length: 20 }, () => get(server.url).then((r) => JSON.parse(r.text))));
-    const times = new Set(bodies.map((b) => `${b.stats.time}/${b.stats.costMs}`));
-    expect(times.size).toBe(1);
+    const patient = await serveDiagnostics({ minIntervalMs: 60_000 });
+    try {
+      // A trim leaves no cached sample: the burst must join the one sample the first request starts.
+      const trimmed = await trim();
+      const bodies = await Promise.all(Array.from({ length: 20 }, () => get(patient.url).then((r) => JSON.parse(r.text))));
+      const samples = new Set(bodies.map((b) => `${b.stats.time}/${b.stats.costMs}`));
+      expect(samples.size).toBe(1);
+      // Not a sample cached from before the trim.
+      expect(bodies[0].stats.time).toBeGreaterThanOrEqual(trimmed.time);
+    } finally {
+      await patient.close();
+    }
   });
 
   test('GET /metrics is Prometheus text 0.0.4', async () => {
