@@ -1,7 +1,8 @@
 // startAutoTrim(): a periodic trim a service can leave on. It trims only when a sample says
 // enough memory would come back, never while the event loop is busy, backs off when trims
 // return little, and keeps the cost of its own sampling within a budget by stretching its
-// interval. Samples and trims run on the libuv threadpool; trims go through trim(), so they
+// interval; trims are spaced so that the time spent inside them stays within a budget too.
+// Samples and trims run on the libuv threadpool; trims go through trim(), so they
 // never overlap with each other or with a caller's own trim().
 import { EventEmitter } from 'node:events';
 import { PerformanceObserver, constants as perfConstants, performance, type EventLoopUtilization } from 'node:perf_hooks';
@@ -30,7 +31,7 @@ export type SkipReason =
   | 'below-threshold'
   /** Event-loop utilisation since the previous check was above maxBusy. */
   | 'busy'
-  /** Recent trims released little: the next trim waits longer (no sample is taken). */
+  /** Recent trims released little, or the last one took long (trimBudget): the next trim waits (no sample is taken). */
   | 'backing-off'
   /** The allocator has nothing a trim can do (musl, unknown): reported once, then nothing runs. */
   | 'unsupported'
@@ -73,6 +74,12 @@ export interface AutoTrimOptions {
   afterGC?: boolean;
   /** Fraction of one core that sampling may use; the interval is stretched to stay within it. Default 0.005. */
   sampleBudget?: number;
+  /**
+   * Fraction of wall time that trims may take: a trim holds each arena's lock while it works,
+   * stalling threads that allocate there, so after a trim of d ms the next waits d / trimBudget ms.
+   * Default 0.005.
+   */
+  trimBudget?: number;
   /** Called with each TrimResult (as the 'trim' event). */
   onTrim?: (result: TrimResult) => void;
   /** Stops the trimmer when aborted. */
@@ -128,11 +135,12 @@ interface Config {
   maxBusy: number;
   afterGC: boolean;
   sampleBudget: number;
+  trimBudget: number;
   onTrim: ((result: TrimResult) => void) | undefined;
   signal: AbortSignal | undefined;
 }
 
-const OPTIONS = ['intervalMs', 'minReleasableBytes', 'minHeldBackRatio', 'maxBusy', 'afterGC', 'sampleBudget', 'onTrim', 'signal'] as const;
+const OPTIONS = ['intervalMs', 'minReleasableBytes', 'minHeldBackRatio', 'maxBusy', 'afterGC', 'sampleBudget', 'trimBudget', 'onTrim', 'signal'] as const;
 
 function configure(options: unknown): Config {
   const o = optionsObject<AutoTrimOptions>(options, 'options', OPTIONS);
@@ -145,6 +153,7 @@ function configure(options: unknown): Config {
     maxBusy: optionalNumber(o.maxBusy, 'options.maxBusy', 0.7, 0, 1),
     afterGC: optionalBoolean(o.afterGC, 'options.afterGC', false),
     sampleBudget: optionalNumber(o.sampleBudget, 'options.sampleBudget', 0.005, Number.MIN_VALUE, 1),
+    trimBudget: optionalNumber(o.trimBudget, 'options.trimBudget', 0.005, Number.MIN_VALUE, 1),
     onTrim: optionalFunction<(result: TrimResult) => void>(o.onTrim, 'options.onTrim'),
     signal,
   };
@@ -174,6 +183,7 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
   #lastCheckAt = 0;
   #lastSampleAt = 0;
   #backoffUntil = 0;
+  #paceUntil = 0;
   readonly #totals: Omit<AutoTrimTotals, 'running' | 'intervalMs' | 'checks' | 'skips'> & { skips: Record<SkipReason, number> };
   readonly #onAbort = (): void => this.stop();
 
@@ -297,13 +307,18 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
 
     // Backing off costs nothing: no sample is taken. Half an interval of slack absorbs timer jitter.
     const now = performance.now();
-    if (this.#backoffUntil - now > this.#delay / 2) {
+    const resumeAt = Math.max(this.#backoffUntil, this.#paceUntil);
+    if (resumeAt - now > this.#delay / 2) {
+      const resumeInMs = Math.round(resumeAt - now);
       this.#skip({
         reason: 'backing-off',
         time,
-        message: `recent trims released little: next trim in ${Math.round(this.#backoffUntil - now)} ms at the earliest`,
+        message:
+          this.#backoffUntil >= this.#paceUntil
+            ? `recent trims released little: next trim in ${resumeInMs} ms at the earliest`
+            : `the last trim took ${this.#totals.lastTrim?.durationMs.toFixed(1)} ms: next trim in ${resumeInMs} ms at the earliest (trimBudget)`,
         backoffLevel: this.#totals.backoffLevel,
-        resumeInMs: Math.round(this.#backoffUntil - now),
+        resumeInMs,
       });
       return;
     }
@@ -366,6 +381,7 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
     t.releasedBytes += result.releasedBytes ?? 0;
     t.trimTimeMs += result.durationMs;
     t.lastTrim = result;
+    this.#paceUntil = performance.now() + result.durationMs / config.trimBudget;
     if (result.releasedBytes !== null) {
       const little = Math.max(config.minReleasableBytes / 2, LITTLE_FLOOR_BYTES);
       if (result.releasedBytes < little) {

@@ -161,7 +161,7 @@ describe('startAutoTrim', () => {
     const { value } = await runChild<{ quiet: Entry[]; later: Entry[]; totals: Totals }>(`${PRELUDE}
       // Give back start-up garbage first, so trims of this quiet heap return next to nothing.
       await a.trim();
-      const t = a.startAutoTrim({ intervalMs: 100, minReleasableBytes: 0, minHeldBackRatio: 0, sampleBudget: 1 });
+      const t = a.startAutoTrim({ intervalMs: 100, minReleasableBytes: 0, minHeldBackRatio: 0, sampleBudget: 1, trimBudget: 1 });
       const log = [];
       t.on('trim', (r) => log.push({ kind: 'trim', released: r.releasedBytes, level: t.totals().backoffLevel }));
       t.on('skip', (s) => log.push({ kind: s.reason, level: t.totals().backoffLevel }));
@@ -276,6 +276,7 @@ describe('startAutoTrim', () => {
       [{ maxBusy: Number.NaN }, 'ERR_OUT_OF_RANGE'],
       [{ maxBusy: '0.5' }, 'ERR_INVALID_ARG_TYPE'],
       [{ sampleBudget: 0 }, 'ERR_OUT_OF_RANGE'],
+      [{ trimBudget: 2 }, 'ERR_OUT_OF_RANGE'],
       [{ afterGC: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
       [{ onTrim: 'log' }, 'ERR_INVALID_ARG_TYPE'],
       [{ signal: { aborted: false } }, 'ERR_INVALID_ARG_TYPE'],
@@ -319,6 +320,25 @@ describe('startAutoTrim', () => {
     // The default budget is 0.5 % of one core: the next check waits 200× what the sample cost.
     expect(defaults.intervalMs).toBeGreaterThanOrEqual(Math.floor((defaults.lastSampleMs ?? 0) * 200));
     expect(defaults.intervalMs).toBeGreaterThan(1000);
+  });
+
+  test('trimBudget spaces trims by what the last one took', async () => {
+    const { value } = await runChild<{ trims: Trim[]; skips: Skip[]; totals: Totals }>(`${PRELUDE}
+      // Every check would trim (thresholds 0), but a budget of 1e-6 turns a trim of d ms into
+      // a pause of d × 10^6 ms: after the first trim, only skips.
+      const t = a.startAutoTrim({ intervalMs: 100, minReleasableBytes: 0, minHeldBackRatio: 0, sampleBudget: 1, trimBudget: 1e-6 });
+      const { trims, skips } = record(t);
+      await until(() => skips.length >= 8, 30000);
+      const totals = t.totals();
+      t.stop();
+      report({ trims, skips, totals });`);
+    expect(value.trims).toHaveLength(1);
+    expect(value.skips.length).toBeGreaterThanOrEqual(8);
+    for (const s of value.skips.slice(2)) {
+      expect(s.reason).toBe('backing-off');
+      expect(s.message).toMatch(/trimBudget/);
+    }
+    expectTotalsMatch(value.totals, value.trims, value.skips);
   });
 
   test('afterGC: a major GC leads to a trim without waiting for the interval', async () => {
