@@ -4,10 +4,11 @@
 // 4 worker threads (so glibc spreads it over arenas and holds it back), driven at a fixed
 // rate by a load generator in another process. The load has a peak that passes: after a
 // warm-up, `--peak` seconds in which 1 request in 100 allocates 128 MiB (a report, an export),
-// then light requests only (256 KiB each). Run twice in the same run, without and with
-// startAutoTrim() (defaults unless --interval): p50/p99 latency over every request after the
-// warm-up (from the load generator), and steady RSS, the median over the last `--steady`
-// seconds (read from /proc/<pid>/status by this process, so measuring costs the server nothing).
+// then light requests only (256 KiB each). Two servers run side by side in the same run, one
+// without and one with startAutoTrim() (defaults unless --interval), each with its own load
+// generator: p50/p99 latency over every request after the warm-up (from the load generator),
+// and steady RSS, the median over the last `--steady` seconds (read from /proc/<pid>/status by
+// this process, so measuring costs the servers nothing).
 //
 //   node scripts/bench-autotrim.js [--seconds 45] [--peak 10] [--steady 12] [--rate 200] [--interval ms] [--json]
 //
@@ -251,8 +252,9 @@ async function main() {
     rate: Number(arg('rate', 200)),
     interval: arg('interval') ? Number(arg('interval')) : null,
   };
-  const off = await phase(false, opts);
-  const on = await phase(true, opts);
+  // Both servers run at the same time, each with its own load generator: on a shared machine
+  // whatever else runs slows both alike, so the ratios compare like with like.
+  const [off, on] = await Promise.all([phase(false, opts), phase(true, opts)]);
   const mb = (b) => (b === null ? 'n/a' : `${(b / MiB).toFixed(0)} MiB`);
   const ms = (x) => `${x.toFixed(2)} ms`;
   const rows = [
