@@ -281,7 +281,10 @@ async function main() {
       `for the first ${opts.peak} s 1 request in 100 allocates ${HEAVY_BYTES / MiB} MiB, the rest 256 KiB, on 4 worker threads; ` +
       `steady RSS = median over the last ${opts.steady} s`,
   );
-  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  rows.forEach((r, i) => {
+    console.log(`| ${r.join(' | ')} |`);
+    if (i === 0) console.log(`|${r.map(() => '---').join('|')}|`);
+  });
   console.log(`ratios with/without: p50 ${ratios.p50.toFixed(2)}, p99 ${ratios.p99.toFixed(2)}, steady RSS ${ratios.steadyRss.toFixed(2)}`);
   console.log(
     `auto-trim cost: ${on.totals.samples} samples, ${on.totals.sampleTimeMs.toFixed(1)} ms sampling, ` +
