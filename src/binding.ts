@@ -31,7 +31,7 @@ export interface NativeMallinfo {
   keepcost: number;
 }
 
-/** One glibc sample as a flat array; decoded by decodeGlibcSample() in src/backends/glibc.ts. */
+/** One glibc sample as a flat array; decoded by glibcNumbers() in src/backends/glibc.ts. */
 export type NativeGlibcSample = Float64Array;
 
 /** malloc_info() rows, 6 numbers each; decoded by mallocInfoFromRows() in src/mallocinfo.ts. */
