@@ -3,6 +3,7 @@
 
 #include <napi.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <utility>
@@ -84,6 +85,13 @@ class PromiseWorker : public Napi::AsyncWorker {
   Failure failure_;
   Result result_{};
 };
+
+// Monotonic time for measuring what a call cost.
+inline double NowNs() {
+  return static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
 
 // Sizes cross as doubles: exact up to 2^53 bytes (8 PiB). -1 means unknown and becomes null.
 inline Napi::Value SizeOrNull(Napi::Env env, double value) {

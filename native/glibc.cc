@@ -120,12 +120,6 @@ struct TrimOutcome {
   double rssBefore = -1, rssAfter = -1;
 };
 
-double NowNs() {
-  return static_cast<double>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
 void Scan(GlibcState& s, const ProcFiles* files) {
   s.scans++;
   s.scanned = true;

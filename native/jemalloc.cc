@@ -51,12 +51,6 @@ const JemallocApi& Api() {
   return api;
 }
 
-double NowNs() {
-  return static_cast<double>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
 constexpr size_t kMaxMib = 8;
 struct Mib {
   size_t parts[kMaxMib];

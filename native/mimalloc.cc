@@ -48,12 +48,6 @@ const MimallocApi& Symbols() {
 
 bool Serving() { return DetectAllocator().kind == AllocatorKind::Mimalloc && Symbols().collect != nullptr; }
 
-double NowNs() {
-  return static_cast<double>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
 // mimalloc's heaps belong to threads: mi_collect(true) returns only the calling thread's
 // free pages (plus abandoned ones on the main thread). Each JS thread that loads the addon
 // registers a thread-safe function here, so a trim can ask every one of them to collect on

@@ -48,12 +48,6 @@ const TcmallocApi& Api() {
   return api;
 }
 
-double NowNs() {
-  return static_cast<double>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
 struct Context {
   std::shared_ptr<ProcFiles> files;
   std::vector<std::string> names;

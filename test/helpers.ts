@@ -107,3 +107,22 @@ export function commandExists(cmd: string): boolean {
     return false;
   }
 }
+
+interface UnifiedNumbers {
+  allocated: number | null;
+  resident: number | null;
+  heldBack: number | null;
+  releasable: number | null;
+  mapped: number | null;
+}
+
+/** The unified numbers of an allocator that knows all of them, and how they relate. */
+export function expectKnownInvariants(s: UnifiedNumbers): void {
+  for (const k of ['allocated', 'resident', 'heldBack', 'releasable', 'mapped'] as const) {
+    expect(typeof s[k]).toBe('number');
+    expect(s[k]).toBeGreaterThanOrEqual(0);
+  }
+  expect(s.allocated!).toBeLessThanOrEqual(s.resident!);
+  expect(s.heldBack).toBe(s.resident! - s.allocated!);
+  expect(s.releasable!).toBeLessThanOrEqual(s.heldBack!);
+}

@@ -1,5 +1,5 @@
 // jemalloc via LD_PRELOAD of the real library in child processes.
-import { ALLOCATOR_LIBRARIES, MiB, findLibrary, runChild, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, MiB, expectKnownInvariants as invariants, findLibrary, runChild, testIf } from './helpers';
 import * as api from '../src';
 
 const lib = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
@@ -24,16 +24,6 @@ interface Trim {
   heldBackBefore: number;
   heldBackAfter: number;
   notes: string[];
-}
-
-function invariants(s: Stats): void {
-  for (const k of ['allocated', 'resident', 'heldBack', 'releasable', 'mapped'] as const) {
-    expect(typeof s[k]).toBe('number');
-    expect(s[k]).toBeGreaterThanOrEqual(0);
-  }
-  expect(s.allocated).toBeLessThanOrEqual(s.resident);
-  expect(s.heldBack).toBe(s.resident - s.allocated);
-  expect(s.releasable).toBeLessThanOrEqual(s.heldBack);
 }
 
 describe('under jemalloc', () => {

@@ -1,5 +1,5 @@
 // tcmalloc (gperftools) via LD_PRELOAD of the real library in child processes.
-import { ALLOCATOR_LIBRARIES, MiB, findLibrary, runChild, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, MiB, expectKnownInvariants as invariants, findLibrary, runChild, testIf } from './helpers';
 import * as api from '../src';
 
 const lib = findLibrary(ALLOCATOR_LIBRARIES.tcmalloc);
@@ -13,16 +13,6 @@ interface Stats {
   mapped: number;
   raw: Record<string, number>;
   notes: string[];
-}
-
-function invariants(s: Stats): void {
-  for (const k of ['allocated', 'resident', 'heldBack', 'releasable', 'mapped'] as const) {
-    expect(typeof s[k]).toBe('number');
-    expect(s[k]).toBeGreaterThanOrEqual(0);
-  }
-  expect(s.allocated).toBeLessThanOrEqual(s.resident);
-  expect(s.heldBack).toBe(s.resident - s.allocated);
-  expect(s.releasable).toBeLessThanOrEqual(s.heldBack);
 }
 
 describe('under tcmalloc', () => {
