@@ -9,7 +9,7 @@
 namespace allocstats {
 
 struct Mallinfo {
-  const char* source = nullptr;  // "mallinfo2", "mallinfo", or nullptr if neither exists
+  const char* source = nullptr;  // "mallinfo2", "mallinfo", "malloc_info", or nullptr if none exists
   size_t arena = 0, ordblks = 0, smblks = 0, hblks = 0, hblkhd = 0;
   size_t usmblks = 0, fsmblks = 0, uordblks = 0, fordblks = 0, keepcost = 0;
 };

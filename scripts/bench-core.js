@@ -73,7 +73,7 @@ async function stallOf(op) {
 }
 
 async function stall() {
-  const chunks = Number(process.env.BENCH_FREE_CHUNKS || 700000);
+  const chunks = Number(process.env.BENCH_FREE_CHUNKS || 1000000);
   const kept = fragment({ chunks });
   // Let the sweeper finish with the dropped Buffers before measuring.
   await new Promise((r) => setTimeout(r, 500));

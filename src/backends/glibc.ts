@@ -32,6 +32,9 @@ const SAMPLE = {
 
 const MALLINFO_FIELDS = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'] as const;
 
+// Where the counters came from: malloc_info() carries them when releasable is asked for.
+const SOURCES: Record<number, string> = { 1: 'mallinfo2', 2: 'mallinfo', 3: 'malloc_info' };
+
 const known = (v: number): number | null => (v < 0 ? null : v);
 
 export function processFromSample(v: NativeGlibcSample): ProcessMemory {
@@ -46,7 +49,7 @@ export function glibcNumbers(v: NativeGlibcSample, pad = 0): AllocatorNumbers {
     notes.push('glibc malloc does not serve malloc() in this process: its counters are not reported');
     return { allocated: null, resident: null, heldBack: null, releasable: null, mapped: null, raw: {}, notes };
   }
-  const raw: Record<string, RawValue> = { source: source === 1 ? 'mallinfo2' : 'mallinfo' };
+  const raw: Record<string, RawValue> = { source: SOURCES[source] ?? 'mallinfo2' };
   for (let i = 0; i < MALLINFO_FIELDS.length; i++) raw[MALLINFO_FIELDS[i]] = v[SAMPLE.mallinfo + i];
   if (source === 2) notes.push('mallinfo2() is missing (glibc < 2.33): mallinfo() counters wrap past 4 GiB');
   const uordblks = v[SAMPLE.mallinfo + 7];
