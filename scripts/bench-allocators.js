@@ -17,16 +17,7 @@ const LIBRARIES = {
   mimalloc: 'libmimalloc.so.2',
 };
 
-const median = (xs) => {
-  const s = [...xs].sort((p, q) => p - q);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-function perCallNs(fn, calls) {
-  const t = process.hrtime.bigint();
-  for (let i = 0; i < calls; i++) fn();
-  return Number(process.hrtime.bigint() - t) / calls;
-}
+const { median, perCallNs } = require('./bench-util');
 
 async function child() {
   const a = require(LIB);

@@ -9,16 +9,7 @@ const { execFileSync } = require('node:child_process');
 const a = require(path.join(__dirname, '..', 'lib'));
 const { fragment, collect } = require('./workload');
 
-const median = (xs) => {
-  const s = [...xs].sort((p, q) => p - q);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-function perCall(fn, calls) {
-  const t = process.hrtime.bigint();
-  for (let i = 0; i < calls; i++) fn();
-  return Number(process.hrtime.bigint() - t) / calls;
-}
+const { median, perCallNs } = require('./bench-util');
 
 function cost() {
   const rounds = 31;
@@ -27,12 +18,12 @@ function cost() {
   const ours = [];
   const oursNoRel = [];
   // Warm up both, then interleave rounds so machine noise hits both alike.
-  perCall(() => process.memoryUsage(), 1000);
-  perCall(() => a.allocatorStatsSync(), 1000);
+  perCallNs(() => process.memoryUsage(), 1000);
+  perCallNs(() => a.allocatorStatsSync(), 1000);
   for (let r = 0; r < rounds; r++) {
-    base.push(perCall(() => process.memoryUsage(), calls));
-    ours.push(perCall(() => a.allocatorStatsSync(), calls));
-    oursNoRel.push(perCall(() => a.allocatorStatsSync({ releasable: true }), calls));
+    base.push(perCallNs(() => process.memoryUsage(), calls));
+    ours.push(perCallNs(() => a.allocatorStatsSync(), calls));
+    oursNoRel.push(perCallNs(() => a.allocatorStatsSync({ releasable: true }), calls));
   }
   const b = median(base);
   const o = median(ours);
