@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { binding } from './binding';
+import { unsupported } from './errors';
 import type { AllocatorInfo, AllocatorName, PreloadEntry } from './types';
 
 const NAMES: readonly AllocatorName[] = ['glibc', 'jemalloc', 'tcmalloc', 'mimalloc', 'musl', 'unknown'];
@@ -66,6 +67,12 @@ export function detectAllocator(): AllocatorInfo {
 export function allocatorIdentity(): { name: AllocatorName; version: string | null } {
   if (!cached) cached = buildInfo();
   return { name: cached.name, version: cached.version };
+}
+
+/** Throws ERR_ALLOCATOR_UNSUPPORTED unless `expected` serves malloc: `what` needs `label`. */
+export function requireAllocator(expected: AllocatorName, what: string, label: string = expected): void {
+  const { name } = allocatorIdentity();
+  if (name !== expected) throw unsupported(`${what} needs ${label}, but ${name} serves malloc() in this process`);
 }
 
 function buildInfo(): AllocatorInfo {

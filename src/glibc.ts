@@ -1,6 +1,6 @@
 // The glibc namespace: glibc's own calls, for when the unified numbers are not enough.
 import { binding, type NativeMallinfo } from './binding';
-import { allocatorIdentity } from './detect';
+import { requireAllocator } from './detect';
 import { keepCallerStack, typeError, unsupported, withCode } from './errors';
 import { mallocInfoFromRows, type MallocInfo } from './mallocinfo';
 import { trim as unifiedTrim } from './trim';
@@ -22,10 +22,7 @@ export const MALLOPT_PARAMS = {
 
 export type MalloptParam = keyof typeof MALLOPT_PARAMS;
 
-function requireGlibc(what: string): void {
-  const { name } = allocatorIdentity();
-  if (name !== 'glibc') throw unsupported(`${what} needs glibc malloc, but ${name} serves malloc() in this process`);
-}
+const requireGlibc = (what: string): void => requireAllocator('glibc', what, 'glibc malloc');
 
 /** mallinfo2() (mallinfo() before glibc 2.33, `source` says which), on the threadpool. */
 export function mallinfo2(): Promise<Mallinfo> {

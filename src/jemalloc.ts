@@ -10,18 +10,14 @@ import {
   mallctlWrite,
   setEpochInterval as setInterval_,
 } from './backends/jemalloc';
-import { allocatorIdentity } from './detect';
-import { unsupported } from './errors';
+import { allocatorIdentity, requireAllocator } from './detect';
 import { trim as unifiedTrim } from './trim';
 import type { RawValue, TrimResult } from './types';
 import { integer, optionalBoolean } from './validate';
 
 export type { MallctlType, MallctlValue } from './binding';
 
-function requireJemalloc(what: string): void {
-  const { name } = allocatorIdentity();
-  if (name !== 'jemalloc') throw unsupported(`${what} needs jemalloc, but ${name} serves malloc() in this process`);
-}
+const requireJemalloc = (what: string): void => requireAllocator('jemalloc', what);
 
 export const mallctl = {
   /**

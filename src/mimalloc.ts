@@ -1,7 +1,7 @@
 // The mimalloc namespace: version, options, process info, collect on every JS thread.
 import { binding, type NativeMimallocProcessInfo } from './binding';
 import { getCollectTimeout, mimallocConfig, mimallocOptionNames, mimallocVersion, setCollectTimeout as setTimeout_ } from './backends/mimalloc';
-import { allocatorIdentity } from './detect';
+import { requireAllocator } from './detect';
 import { typeError, unsupported, withCode } from './errors';
 import { trim as unifiedTrim } from './trim';
 import type { RawValue, TrimResult } from './types';
@@ -9,10 +9,7 @@ import { integer } from './validate';
 
 export type MimallocProcessInfo = NativeMimallocProcessInfo;
 
-function requireMimalloc(what: string): void {
-  const { name } = allocatorIdentity();
-  if (name !== 'mimalloc') throw unsupported(`${what} needs mimalloc, but ${name} serves malloc() in this process`);
-}
+const requireMimalloc = (what: string): void => requireAllocator('mimalloc', what);
 
 /** mi_version() as "major.minor.patch". */
 export function version(): string | null {

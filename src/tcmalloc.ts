@@ -1,16 +1,13 @@
 // The tcmalloc (gperftools) namespace: numeric properties, release rate, release.
 import { binding } from './binding';
 import { TCMALLOC_PROPERTIES, TCMALLOC_SETTINGS, tcmallocConfig } from './backends/tcmalloc';
-import { allocatorIdentity } from './detect';
+import { requireAllocator } from './detect';
 import { typeError, unsupported, withCode } from './errors';
 import { trim as unifiedTrim } from './trim';
 import type { RawValue, TrimResult } from './types';
 import { integer, optionalNumber } from './validate';
 
-function requireTcmalloc(what: string): void {
-  const { name } = allocatorIdentity();
-  if (name !== 'tcmalloc') throw unsupported(`${what} needs tcmalloc, but ${name} serves malloc() in this process`);
-}
+const requireTcmalloc = (what: string): void => requireAllocator('tcmalloc', what);
 
 function checkName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) throw typeError('a property name', 'name', name);
