@@ -243,3 +243,16 @@ test('every link between the README and docs/ reaches an existing page and headi
   }
   expect(broken).toEqual([]);
 });
+
+// Every code the sources can raise is in docs/errors.md, and the page lists no code they lack.
+test('docs/errors.md lists exactly the error codes the code raises', () => {
+  const codesIn = (text: string): Set<string> => new Set(text.match(/\bERR_[A-Z0-9_]*[A-Z0-9]\b/g) ?? []);
+  const sources = ['src', 'native'].flatMap((dir) =>
+    (fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[])
+      .filter((f) => /\.(ts|cc|h)$/.test(f))
+      .map((f) => fs.readFileSync(path.join(ROOT, dir, f), 'utf8')),
+  );
+  const raised = [...codesIn(sources.join('\n'))].sort();
+  const documented = [...codesIn(fs.readFileSync(path.join(ROOT, 'docs', 'errors.md'), 'utf8'))].sort();
+  expect(documented).toEqual(raised);
+});
