@@ -74,7 +74,7 @@ export interface DecisionState {
   residentFloor: number | null;
 }
 
-export const INITIAL_STATE: DecisionState = { backoffLevel: 0, backoffUntil: 0, paceUntil: 0, lastTrimMs: null, residentFloor: 0 };
+export const INITIAL_STATE: DecisionState = Object.freeze({ backoffLevel: 0, backoffUntil: 0, paceUntil: 0, lastTrimMs: null, residentFloor: 0 });
 
 /** The numbers of a sample the decision uses. */
 export interface SampleNumbers {
