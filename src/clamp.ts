@@ -49,3 +49,10 @@ export function clampToProcess(n: ClampInput, process: ProcessMemory, v8: Pick<V
   if (releasable !== null) releasable = Math.min(releasable, heldBack ?? ceiling);
   return { allocated: n.allocated, resident, heldBack, releasable, notes };
 }
+
+/** A held-back figure from around a trim, at most the RSS measured with it (a part never exceeds the whole). */
+export function heldBackWithinRss(heldBack: number | null, rss: number | null, when: string, notes: string[]): number | null {
+  if (heldBack === null || rss === null || heldBack <= rss) return heldBack;
+  notes.push(`the allocator counted ${heldBack} bytes held back ${when} the trim, more than the whole RSS (${rss}): shown as the RSS`);
+  return rss;
+}
