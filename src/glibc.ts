@@ -22,6 +22,25 @@ export const MALLOPT_PARAMS = {
 
 export type MalloptParam = keyof typeof MALLOPT_PARAMS;
 
+// sizeof(size_t) in this process: glibc's limits below are written in terms of it.
+const SIZE_T_BYTES = /64|s390x/.test(process.arch) ? 8 : 4;
+const INT_MAX = 2 ** 31 - 1;
+
+/**
+ * The values glibc's mallopt() accepts for each parameter (malloc/malloc.c): M_MXFAST at
+ * most MAX_FAST_SIZE = 80 × sizeof(size_t) / 4; M_MMAP_THRESHOLD at most HEAP_MAX_SIZE / 2
+ * (2 × 4 MiB × sizeof(long) / 2), which glibc before 2.35 enforces; the others any int
+ * (M_ARENA_MAX ignores 0).
+ */
+export const MALLOPT_RANGES: Record<MalloptParam, { min: number; max: number; unit: string }> = {
+  M_MXFAST: { min: 0, max: (80 * SIZE_T_BYTES) / 4, unit: 'bytes' },
+  M_TRIM_THRESHOLD: { min: 0, max: INT_MAX, unit: 'bytes' },
+  M_TOP_PAD: { min: 0, max: INT_MAX, unit: 'bytes' },
+  M_MMAP_THRESHOLD: { min: 0, max: 4 * 1024 * 1024 * SIZE_T_BYTES, unit: 'bytes' },
+  M_MMAP_MAX: { min: 0, max: INT_MAX, unit: 'mappings' },
+  M_ARENA_MAX: { min: 1, max: INT_MAX, unit: 'arenas' },
+};
+
 const requireGlibc = (what: string): void => requireAllocator('glibc', what, 'glibc malloc');
 
 /** mallinfo2() (mallinfo() before glibc 2.33, `source` says which), on the threadpool. */
@@ -77,10 +96,15 @@ export function mallopt(param: MalloptParam, value: number): void {
       'ERR_MALLOPT_PARAM',
     );
   }
-  integer(value, 'value', 0, 2 ** 31 - 1);
+  integer(value, 'value', 0, INT_MAX);
   requireGlibc('glibc.mallopt()');
+  // glibc is the judge (its limits moved between versions); its refusal says what it takes.
   if (!binding.glibcMallopt(MALLOPT_PARAMS[param], value)) {
-    throw withCode(new Error(`glibc rejected mallopt(${param}, ${value})`), 'ERR_MALLOPT_FAILED');
+    const { min, max, unit } = MALLOPT_RANGES[param];
+    throw withCode(
+      new RangeError(`Expected ${min} to ${max} ${unit} for ${param} but received ${value} (glibc rejected mallopt(${param}, ${value}))`),
+      'ERR_MALLOPT_FAILED',
+    );
   }
 }
 

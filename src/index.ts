@@ -3,7 +3,7 @@ export { detectAllocator } from './detect';
 export { allocatorStats, allocatorStatsSync } from './stats';
 export { trim, trimSync } from './trim';
 export { startAutoTrim } from './autotrim';
-export type { AutoTrimmer, AutoTrimOptions, AutoTrimTotals, SkipEvent, SkipReason } from './autotrim';
+export type { AutoTrimEvents, AutoTrimmer, AutoTrimOptions, AutoTrimTotals, SkipEvent, SkipReason } from './autotrim';
 export * as glibc from './glibc';
 export * as jemalloc from './jemalloc';
 export * as tcmalloc from './tcmalloc';

@@ -107,25 +107,3 @@ export function mallocInfoFromRows(rows: Float64Array, offset = 0): MallocInfo {
   }
   return { arenas, totals };
 }
-
-/**
- * Bytes that malloc_trim() could hand back by madvise: whole pages inside free chunks of the
- * regular bins (fast-bin chunks are tiny) plus, for the main arena, the top chunk above
- * `pad`. Each free chunk loses on average about a page to its header and page alignment.
- * Pages already returned by an earlier trim stay in the bins, so callers cap this by what
- * is resident.
- */
-export function trimmableEstimate(info: MallocInfo, pageSize: number, pad: number): number {
-  let bytes = 0;
-  for (const arena of info.arenas) {
-    for (const b of arena.buckets) {
-      if (b.kind === 'size' && b.to <= 160) continue; // fast bins
-      bytes += Math.max(0, b.total - b.count * pageSize);
-    }
-    // malloc_trim shrinks only the main arena's top (sbrk); thread-arena tops are trimmed by free().
-    if (arena.index === 0 && arena.top > pad + pageSize) {
-      bytes += Math.floor((arena.top - pad) / pageSize) * pageSize - pageSize;
-    }
-  }
-  return Math.max(0, bytes);
-}

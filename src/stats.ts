@@ -1,6 +1,7 @@
 // allocatorStats(): one sample of the allocator, the process and V8, in the unified shape.
 import { backendFor } from './backends';
 import type { BackendSample, SampleRequest } from './backends/types';
+import { clampToProcess } from './clamp';
 import { allocatorIdentity } from './detect';
 import { optionalBoolean, optionsObject } from './validate';
 import type { MemoryStats, StatsOptions } from './types';
@@ -14,9 +15,10 @@ function request(options: unknown, name: string, releasableByDefault: boolean): 
 }
 
 function assemble(sample: BackendSample, started: number, time: number): MemoryStats {
-  const n = sample.numbers;
+  const v8 = v8Memory();
+  const n = { ...sample.numbers, ...clampToProcess(sample.numbers, sample.process, v8) };
   const identity = allocatorIdentity();
-  const notes = [...n.notes];
+  const notes = [...sample.numbers.notes, ...n.notes];
   if (n.releasable !== null && n.heldBack !== null && n.heldBack - n.releasable > 0 && n.heldBack > 0) {
     const frag = n.heldBack - n.releasable;
     if (frag / n.heldBack > 0.25 && frag > 16 * 1024 * 1024) {
@@ -33,7 +35,7 @@ function assemble(sample: BackendSample, started: number, time: number): MemoryS
     releasable: n.releasable,
     mapped: n.mapped,
     process: sample.process,
-    v8: v8Memory(),
+    v8,
     costMs: performance.now() - started,
     raw: n.raw,
     notes,

@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { backendFor } from './backends';
 import type { BackendTrim, TrimRequest } from './backends/types';
+import { heldBackWithinRss } from './clamp';
 import { allocatorIdentity } from './detect';
 import { optionalInteger, optionsObject } from './validate';
 import type { TrimOptions, TrimResult } from './types';
@@ -47,8 +48,8 @@ function result(outcome: BackendTrim, time: number): TrimResult {
     rssBefore: outcome.rssBefore,
     rssAfter: outcome.rssAfter,
     releasedBytes,
-    heldBackBefore: outcome.heldBackBefore,
-    heldBackAfter: outcome.heldBackAfter,
+    heldBackBefore: heldBackWithinRss(outcome.heldBackBefore, outcome.rssBefore, 'before', notes),
+    heldBackAfter: heldBackWithinRss(outcome.heldBackAfter, outcome.rssAfter, 'after', notes),
     durationMs: outcome.durationMs,
     notes,
   };

@@ -67,11 +67,15 @@ const report = (v) => process.stdout.write('\\n@@RESULT@@' + JSON.stringify(v, (
 ${code}
 })().catch((e) => { report({ __error: { message: e.message, code: e.code, name: e.name, stack: e.stack } }); process.exitCode = 3; });
 `;
+  return runNode<T>([...(options.execArgv ?? []), '-e', script], options);
+}
+
+function runNode<T>(argv: string[], options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number }): Promise<ChildResult<T>> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...options.env };
   delete env.LD_PRELOAD;
   if (options.preload) env.LD_PRELOAD = options.preload;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.execArgv ?? []), '-e', script], { env, cwd: ROOT });
+    const child = spawn(process.execPath, argv, { env, cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -125,4 +129,21 @@ export function expectKnownInvariants(s: UnifiedNumbers): void {
   expect(s.allocated!).toBeLessThanOrEqual(s.resident!);
   expect(s.heldBack).toBe(s.resident! - s.allocated!);
   expect(s.releasable!).toBeLessThanOrEqual(s.heldBack!);
+}
+
+/** Absolute path of a child scenario in test/fixtures. */
+export function fixture(name: string): string {
+  return path.join(ROOT, 'test', 'fixtures', name);
+}
+
+/**
+ * Runs the child scenario `test/fixtures/<name>` with `args` in a fresh `node` (under
+ * `preload` when given) and returns the result it reported (see test/fixtures/common.js).
+ */
+export function runFixture<T = unknown>(
+  name: string,
+  args: string[] = [],
+  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number; execArgv?: string[] } = {},
+): Promise<ChildResult<T>> {
+  return runNode<T>([...(options.execArgv ?? []), fixture(name), ...args], options);
 }

@@ -1,19 +1,12 @@
 // mimalloc via LD_PRELOAD of the real library in child processes.
 import { ALLOCATOR_LIBRARIES, LIB, MiB, findLibrary, runChild, testIf } from './helpers';
 import * as api from '../src';
+import type { MemoryStats } from '../src';
 
 const lib = findLibrary(ALLOCATOR_LIBRARIES.mimalloc);
 const it = testIf(lib !== null, 'libmimalloc.so.2 not installed (apt-get install libmimalloc2.0)');
 
-interface Stats {
-  allocated: number | null;
-  resident: number | null;
-  heldBack: number | null;
-  releasable: number | null;
-  raw: Record<string, number>;
-  notes: string[];
-  process: { rss: number };
-}
+type Stats = MemoryStats;
 
 describe('under mimalloc', () => {
   it('reports its version and committed memory, and says allocated is not counted', async () => {
@@ -30,9 +23,12 @@ describe('under mimalloc', () => {
       expect(s.releasable).toBeNull();
       expect(s.resident).toBeGreaterThan(0);
       // Committed by mimalloc is part of what the process has mapped, and within its RSS range.
-      expect(s.resident!).toBeLessThan(s.process.rss * 4);
+      expect(s.resident!).toBeLessThan(s.process.rss! * 4);
       expect(s.notes.join(' ')).toMatch(/does not count allocated bytes|not read from them/);
-      expect(s.raw.currentCommit).toBe(s.resident);
+      // Committed memory, unless the OS shows less in RAM: then the OS wins, and a note says so.
+      expect(s.resident!).toBeLessThanOrEqual(Number(s.raw.currentCommit));
+      expect(s.resident!).toBeLessThanOrEqual(s.process.rssAnon!);
+      expect(s.resident === s.raw.currentCommit || s.notes.some((n) => n.includes('held to what the OS shows'))).toBe(true);
     }
     expect(value.config.version).toBe(value.info.version);
     expect(typeof value.config.show_stats).toBe('number');

@@ -3,7 +3,8 @@
 // pages but leaves their chunks in the bins, so fordblks does not move when RSS does.
 import { binding, type NativeGlibcSample, type NativeGlibcTrim } from '../binding';
 import { keepCallerStack } from '../errors';
-import { mallocInfoFromRows, trimmableEstimate } from '../mallocinfo';
+import { mallocInfoFromRows } from '../mallocinfo';
+import { glibcReleasable } from '../releasable';
 import type { ProcessMemory, RawValue } from '../types';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim, SampleRequest, TrimRequest } from './types';
 
@@ -90,8 +91,12 @@ export function glibcNumbers(v: NativeGlibcSample, pad = 0): AllocatorNumbers {
   const mallocInfo = v[SAMPLE.mallocInfo];
   if (mallocInfo === 1) {
     const info = mallocInfoFromRows(v, SAMPLE.rows);
-    releasable = Math.min(heldBack, trimmableEstimate(info, page(), pad));
+    const regions = { mainMapped: v[SAMPLE.mainMapped], mainResident, threadMapped: v[SAMPLE.threadMapped], threadResident };
+    const estimate = glibcReleasable(info, regions, page(), pad);
+    releasable = Math.min(heldBack, estimate.bytes);
     raw.freeChunks = info.totals.rest.count + info.totals.fast.count;
+    raw.freePageBytes = estimate.freePages;
+    raw.freePagesNotResident = estimate.nonResident;
   } else if (mallocInfo === 2) {
     notes.push('malloc_info() is not available: releasable is unknown');
   }

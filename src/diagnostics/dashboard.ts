@@ -79,9 +79,12 @@ const SCRIPT = `
     var s = j.stats;
     var rss = s.process.rss;
     var v8 = s.v8.physical;
-    var alloc = s.allocated, held = s.heldBack;
+    // An allocator that does not split its resident memory into allocated and held back
+    // (mimalloc) still owns all of it: count it as the allocator's, not as "other".
+    var unsplit = s.allocated === null && s.heldBack === null && s.resident !== null;
+    var alloc = unsplit ? s.resident : s.allocated, held = s.heldBack;
     var known = v8 + (alloc || 0) + (held || 0);
-    return { t: s.time, rss: rss, v8: v8, alloc: alloc, held: held,
+    return { t: s.time, rss: rss, v8: v8, alloc: alloc, held: held, unsplit: unsplit,
       other: rss === null ? null : Math.max(0, rss - known) };
   }
 
@@ -161,6 +164,7 @@ const SCRIPT = `
     text('allocator', a.name + (a.version ? ' ' + a.version : ''));
     text('rss', bytes(p.rss));
     text('v8', bytes(p.v8));
+    text('allocLabel', p.unsplit ? 'allocator: resident (allocated + held back)' : 'allocator: allocated');
     text('alloc', bytes(p.alloc));
     text('held', bytes(p.held) + (s.heldBackRatio !== null ? ' (' + Math.round(s.heldBackRatio * 100) + '%)' : ''));
     text('releasable', bytes(s.releasable));
@@ -270,7 +274,7 @@ const BODY = `
 <section class="cards">
 <div class="card"><div class="label"><span class="sw rss"></span>RSS</div><div class="value" id="rss">\u2014</div></div>
 <div class="card"><div class="label"><span class="sw v8"></span>V8 heap</div><div class="value" id="v8">\u2014</div></div>
-<div class="card"><div class="label"><span class="sw alloc"></span>allocator: allocated</div><div class="value" id="alloc">\u2014</div></div>
+<div class="card"><div class="label"><span class="sw alloc"></span><span id="allocLabel">allocator: allocated</span></div><div class="value" id="alloc">\u2014</div></div>
 <div class="card"><div class="label"><span class="sw held"></span>allocator: held back</div><div class="value" id="held">\u2014</div></div>
 <div class="card"><div class="label">releasable by a trim</div><div class="value" id="releasable">\u2014</div></div>
 <div class="card"><div class="label"><span class="sw other"></span>other (code, stacks, \u2026)</div><div class="value" id="other">\u2014</div></div>

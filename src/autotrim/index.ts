@@ -3,63 +3,30 @@
 // return little, and keeps the cost of its own sampling within a budget by stretching its
 // interval; trims are spaced so that the time spent inside them stays within a budget too.
 // Samples and trims run on the libuv threadpool; trims go through trim(), so they
-// never overlap with each other or with a caller's own trim().
+// never overlap with each other or with a caller's own trim(). What to do at each step is
+// decide() in ./decide.ts, a pure function; this file keeps the timers, the GC observer,
+// the totals and the events.
 import { EventEmitter } from 'node:events';
 import { PerformanceObserver, constants as perfConstants, performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { backendFor } from './backends';
-import { allocatorIdentity } from './detect';
-import { typeError, withCode } from './errors';
-import { allocatorStats } from './stats';
-import { trim } from './trim';
-import type { MemoryStats, TrimResult } from './types';
-import { optionalBoolean, optionalFunction, optionalInteger, optionalNumber, optionsObject } from './validate';
+import { backendFor } from '../backends';
+import { allocatorIdentity } from '../detect';
+import { typeError, withCode } from '../errors';
+import { allocatorStats } from '../stats';
+import { trim } from '../trim';
+import type { MemoryStats, TrimResult } from '../types';
+import { optionalBoolean, optionalFunction, optionalInteger, optionalNumber, optionsObject } from '../validate';
+import { INITIAL_STATE, SKIP_REASONS, decide, type Decision, type DecisionInput, type DecisionState, type SkipEvent, type SkipReason } from './decide';
+
+export { SKIP_REASONS } from './decide';
+export type { SkipEvent, SkipReason } from './decide';
 
 const MiB = 1024 * 1024;
 // setTimeout() takes at most 2^31 − 1 ms.
 const MAX_DELAY_MS = 2 ** 31 - 1;
-// Backoff doubles the time between trims up to 2^4 = 16 intervals.
-const MAX_BACKOFF_LEVEL = 4;
-// A trim that gives back less than this (or less than half of minReleasableBytes) was not worth it.
-const LITTLE_FLOOR_BYTES = 1 * MiB;
 // After a major GC, wait for the sweep (and the frees it triggers) to settle before sampling.
 const GC_SETTLE_MS = 1000;
 // GC-triggered checks come at most this often, whatever the GC rate.
 const GC_MIN_GAP_MS = 1000;
-
-export type SkipReason =
-  /** The sample showed too little to give back (releasable below minReleasableBytes or ratio below minHeldBackRatio). */
-  | 'below-threshold'
-  /** Event-loop utilisation since the previous check was above maxBusy. */
-  | 'busy'
-  /** Recent trims released little, or the last one took long (trimBudget): the next trim waits (no sample is taken). */
-  | 'backing-off'
-  /** The allocator has nothing a trim can do (musl, unknown): reported once, then nothing runs. */
-  | 'unsupported'
-  /** The sample could not tell how much is held back (releasable and heldBack are null). */
-  | 'unknown'
-  /** The sample or the trim failed; the error is in the event. */
-  | 'error';
-
-export const SKIP_REASONS: readonly SkipReason[] = ['below-threshold', 'busy', 'backing-off', 'unsupported', 'unknown', 'error'];
-
-export interface SkipEvent {
-  reason: SkipReason;
-  /** When the check ran (milliseconds since the epoch). */
-  time: number;
-  /** Why, in words. */
-  message: string;
-  /** 'busy': event-loop utilisation since the previous check (0..1). */
-  utilization?: number;
-  /** 'below-threshold' / 'unknown': the numbers the decision was made on. */
-  releasable?: number | null;
-  heldBack?: number | null;
-  heldBackRatio?: number | null;
-  /** 'backing-off': the backoff level (trims are at least intervalMs × 2^level apart) and when trims may resume. */
-  backoffLevel?: number;
-  resumeInMs?: number;
-  /** 'error': what failed. */
-  error?: Error;
-}
 
 export interface AutoTrimOptions {
   /** Milliseconds between checks. Default 30000. Stretched when a sample costs more than the budget allows. */
@@ -112,20 +79,36 @@ export interface AutoTrimTotals {
   lastSkip: { reason: SkipReason; time: number } | null;
 }
 
-/** The handle startAutoTrim() returns. Events: 'trim' (TrimResult), 'skip' (SkipEvent). */
-export interface AutoTrimmer extends EventEmitter {
+/** The events an auto-trimmer emits, with the arguments their listeners receive. */
+export interface AutoTrimEvents {
+  /** A trim ran (also passed to options.onTrim). */
+  trim: [result: TrimResult];
+  /** A check ended without a trim; `reason` says why. */
+  skip: [skip: SkipEvent];
+}
+
+type AutoTrimListener<E extends keyof AutoTrimEvents> = (...args: AutoTrimEvents[E]) => void;
+
+/**
+ * The handle startAutoTrim() returns: an EventEmitter whose typed methods accept only its
+ * events ('trim', 'skip') with their listener signatures.
+ */
+export interface AutoTrimmer {
   /** False once stopped. */
   readonly running: boolean;
   /** A snapshot of what the trimmer has done so far. */
   totals(): AutoTrimTotals;
   /** Stops the trimmer. Idempotent. A trim already running finishes (and is counted) but emits nothing. */
   stop(): void;
-  on(event: 'trim', listener: (result: TrimResult) => void): this;
-  on(event: 'skip', listener: (skip: SkipEvent) => void): this;
-  on(event: string | symbol, listener: (...args: any[]) => void): this;
-  once(event: 'trim', listener: (result: TrimResult) => void): this;
-  once(event: 'skip', listener: (skip: SkipEvent) => void): this;
-  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  on<E extends keyof AutoTrimEvents>(event: E, listener: AutoTrimListener<E>): this;
+  once<E extends keyof AutoTrimEvents>(event: E, listener: AutoTrimListener<E>): this;
+  addListener<E extends keyof AutoTrimEvents>(event: E, listener: AutoTrimListener<E>): this;
+  prependListener<E extends keyof AutoTrimEvents>(event: E, listener: AutoTrimListener<E>): this;
+  prependOnceListener<E extends keyof AutoTrimEvents>(event: E, listener: AutoTrimListener<E>): this;
+  off<E extends keyof AutoTrimEvents>(event: E, listener: AutoTrimListener<E>): this;
+  removeListener<E extends keyof AutoTrimEvents>(event: E, listener: AutoTrimListener<E>): this;
+  removeAllListeners(event?: keyof AutoTrimEvents): this;
+  listenerCount(event: keyof AutoTrimEvents): number;
 }
 
 interface Config {
@@ -182,8 +165,7 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
   #delay: number;
   #lastCheckAt = 0;
   #lastSampleAt = 0;
-  #backoffUntil = 0;
-  #paceUntil = 0;
+  #state: DecisionState = INITIAL_STATE;
   readonly #totals: Omit<AutoTrimTotals, 'running' | 'intervalMs' | 'checks' | 'skips'> & { skips: Record<SkipReason, number> };
   readonly #onAbort = (): void => this.stop();
 
@@ -305,32 +287,8 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
     const utilization = performance.eventLoopUtilization(mark, this.#eluMark).utilization;
     this.#eluMark = mark;
 
-    // Backing off costs nothing: no sample is taken. Half an interval of slack absorbs timer jitter.
-    const now = performance.now();
-    const resumeAt = Math.max(this.#backoffUntil, this.#paceUntil);
-    if (resumeAt - now > this.#delay / 2) {
-      const resumeInMs = Math.round(resumeAt - now);
-      this.#skip({
-        reason: 'backing-off',
-        time,
-        message:
-          this.#backoffUntil >= this.#paceUntil
-            ? `recent trims released little: next trim in ${resumeInMs} ms at the earliest`
-            : `the last trim took ${this.#totals.lastTrim?.durationMs.toFixed(1)} ms: next trim in ${resumeInMs} ms at the earliest (trimBudget)`,
-        backoffLevel: this.#totals.backoffLevel,
-        resumeInMs,
-      });
-      return;
-    }
-    if (utilization > config.maxBusy) {
-      this.#skip({
-        reason: 'busy',
-        time,
-        message: `event-loop utilisation ${utilization.toFixed(2)} is above maxBusy ${config.maxBusy}: trim postponed`,
-        utilization,
-      });
-      return;
-    }
+    const gate = this.#step({ kind: 'check', now: performance.now(), delay: this.#delay, utilization });
+    if (gate.action === 'skip') return this.#skip({ ...gate.skip, time });
 
     let stats: MemoryStats;
     try {
@@ -345,29 +303,8 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
     this.#totals.lastSampleMs = stats.costMs;
     if (!this.#running) return;
 
-    // Worth it: what a trim would return (releasable), or when the allocator cannot say,
-    // everything held back (an upper bound; backoff corrects it if trims return less).
-    const expected = stats.releasable ?? stats.heldBack;
-    const numbers = { releasable: stats.releasable, heldBack: stats.heldBack, heldBackRatio: stats.heldBackRatio };
-    if (expected === null) {
-      this.#skip({ reason: 'unknown', time, message: 'the allocator could not tell how much it holds back', ...numbers });
-      return;
-    }
-    const ratio = stats.heldBackRatio;
-    if (expected < config.minReleasableBytes || (ratio !== null && ratio < config.minHeldBackRatio)) {
-      // Nothing worth giving back any more: whatever made trims return little is gone.
-      this.#resetBackoff();
-      this.#skip({
-        reason: 'below-threshold',
-        time,
-        message:
-          `${stats.releasable === null ? 'held back' : 'releasable'} ${expected} bytes ` +
-          `(ratio ${ratio === null ? 'unknown' : ratio.toFixed(2)}) is below minReleasableBytes ${config.minReleasableBytes} ` +
-          `or minHeldBackRatio ${config.minHeldBackRatio}`,
-        ...numbers,
-      });
-      return;
-    }
+    const verdict = this.#step({ kind: 'sample', sample: stats });
+    if (verdict.action === 'skip') return this.#skip({ ...verdict.skip, time });
 
     let result: TrimResult;
     try {
@@ -381,16 +318,7 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
     t.releasedBytes += result.releasedBytes ?? 0;
     t.trimTimeMs += result.durationMs;
     t.lastTrim = result;
-    this.#paceUntil = performance.now() + result.durationMs / config.trimBudget;
-    if (result.releasedBytes !== null) {
-      const little = Math.max(config.minReleasableBytes / 2, LITTLE_FLOOR_BYTES);
-      if (result.releasedBytes < little) {
-        t.backoffLevel = Math.min(MAX_BACKOFF_LEVEL, t.backoffLevel + 1);
-        this.#backoffUntil = performance.now() + this.#delay * 2 ** t.backoffLevel;
-      } else {
-        this.#resetBackoff();
-      }
-    }
+    this.#step({ kind: 'trimmed', now: performance.now(), delay: this.#delay, releasedBytes: result.releasedBytes, durationMs: result.durationMs });
     if (!this.#running) return;
     try {
       config.onTrim?.(result);
@@ -400,9 +328,12 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
     this.#emitSafely('trim', result);
   }
 
-  #resetBackoff(): void {
-    this.#totals.backoffLevel = 0;
-    this.#backoffUntil = 0;
+  /** Runs the pure decision and keeps its next state. */
+  #step(input: DecisionInput): Decision {
+    const { decision, state } = decide(this.#config, this.#state, input);
+    this.#state = state;
+    this.#totals.backoffLevel = state.backoffLevel;
+    return decision;
   }
 
   #skip(event: SkipEvent): void {

@@ -1,0 +1,68 @@
+// What a trim would give back now, held against what the OS says is resident. Pure: numbers
+// in, numbers and notes out; the per-allocator formulas call it.
+import type { MallocInfo, MallocInfoArena } from './mallocinfo';
+
+/** Residency of glibc's arena regions, measured with mincore() (native/glibc.cc). */
+export interface ArenaResidency {
+  /** [heap] (main arena): bytes from its start to the program break, and how many are resident. */
+  mainMapped: number;
+  mainResident: number;
+  /** Thread-arena heaps: the read/write part of each (heap_info.size), and how many are resident. */
+  threadMapped: number;
+  threadResident: number;
+}
+
+export interface GlibcReleasable {
+  /** What malloc_trim() would return now. */
+  bytes: number;
+  /** Whole pages inside free chunks (and the main arena's top), resident or not. */
+  freePages: number;
+  /** Of those, the pages no longer resident (returned by an earlier trim, or never touched). */
+  nonResident: number;
+}
+
+const FAST_BIN_MAX = 160;
+// glibc grows a thread heap by what is asked plus M_TOP_PAD (128 KiB by default), so at most
+// that much of a thread arena's top can be untouched; the rest of a top is freed memory, resident.
+const UNTOUCHED_TOP_BYTES = 128 * 1024;
+
+/** Whole pages malloc_trim() can madvise in one arena: inside free chunks of the regular bins, and for the main arena the top above pad. */
+function arenaFreePages(arena: MallocInfoArena, pageSize: number, pad: number): number {
+  let bytes = 0;
+  for (const b of arena.buckets) {
+    if (b.kind === 'size' && b.to <= FAST_BIN_MAX) continue;
+    // Each free chunk loses about a page to its header and page alignment.
+    bytes += Math.max(0, b.total - b.count * pageSize);
+  }
+  // malloc_trim shrinks only the main arena's top (sbrk); thread-arena tops are trimmed by free().
+  if (arena.index === 0 && arena.top > pad + pageSize) {
+    bytes += Math.floor((arena.top - pad) / pageSize) * pageSize - pageSize;
+  }
+  return bytes;
+}
+
+/**
+ * malloc_trim() madvises whole free pages, but the chunks stay in the bins afterwards, so the
+ * free-chunk histogram alone keeps promising pages an earlier trim already returned. The
+ * pages of an arena region that are not resident are free pages already returned (or never
+ * touched): subtract them, region by region, from the free pages. The untouched end of a
+ * thread-arena top (at most M_TOP_PAD) is not in the free pages, so it is not subtracted.
+ * Pages allocated but never written are not resident either: then this says too little.
+ */
+export function glibcReleasable(info: MallocInfo, regions: ArenaResidency, pageSize: number, pad: number): GlibcReleasable {
+  let mainFree = 0;
+  let threadFree = 0;
+  let threadTops = 0;
+  for (const arena of info.arenas) {
+    const free = arenaFreePages(arena, pageSize, pad);
+    if (arena.index === 0) mainFree += free;
+    else {
+      threadFree += free;
+      threadTops += Math.min(arena.top, UNTOUCHED_TOP_BYTES);
+    }
+  }
+  const mainGone = Math.max(0, regions.mainMapped - regions.mainResident);
+  const threadGone = Math.max(0, regions.threadMapped - regions.threadResident - threadTops);
+  const bytes = Math.max(0, mainFree - mainGone) + Math.max(0, threadFree - threadGone);
+  return { bytes, freePages: mainFree + threadFree, nonResident: Math.min(mainFree, mainGone) + Math.min(threadFree, threadGone) };
+}

@@ -1,0 +1,107 @@
+// releasable is a prediction: what the next trim gives back. Checked against the OS (RSS
+// before − after the trim) right after a workload, and again right after a trim, under every
+// allocator that reports it; and no allocator's figures may exceed what the OS shows.
+import type { MemoryStats, TrimResult } from '../src';
+import { ALLOCATOR_LIBRARIES, MiB, findLibrary, runFixture, testIf } from './helpers';
+
+type Numbers = Pick<MemoryStats, 'allocated' | 'resident' | 'heldBack' | 'releasable' | 'notes' | 'raw'> & { rssAnon: number | null };
+interface TrimTwice {
+  allocator: string;
+  first: Numbers;
+  trim1: Pick<TrimResult, 'releasedBytes' | 'supported' | 'rssBefore' | 'heldBackBefore' | 'notes'>;
+  second: Numbers;
+  trim2: Pick<TrimResult, 'releasedBytes' | 'supported' | 'rssBefore' | 'heldBackBefore' | 'notes'>;
+}
+
+// The promise: within 10 % of what the trim returned, or 8 MiB on small releases.
+const tolerance = (released: number): number => Math.max(0.1 * released, 8 * MiB);
+
+function expectPredicted(v: TrimTwice): void {
+  expect(v.trim1.supported).toBe(true);
+  // A part never exceeds the whole, in the trim's own figures too.
+  expect(v.trim1.heldBackBefore!).toBeLessThanOrEqual(v.trim1.rssBefore!);
+  expect(Math.abs(v.first.releasable! - v.trim1.releasedBytes!)).toBeLessThanOrEqual(tolerance(v.trim1.releasedBytes!));
+  // After a trim, what is left to give back is what the second trim gives back (next to nothing).
+  expect(Math.abs(v.second.releasable! - v.trim2.releasedBytes!)).toBeLessThanOrEqual(tolerance(v.trim2.releasedBytes!));
+}
+
+function expectWithinProcess(n: Numbers): void {
+  expect(n.rssAnon).not.toBeNull();
+  expect(n.resident!).toBeLessThanOrEqual(n.rssAnon!);
+  if (n.heldBack !== null) expect(n.heldBack).toBeLessThanOrEqual(n.resident!);
+}
+
+function sharpAvailable(): boolean {
+  try {
+    require.resolve('sharp');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('glibc: releasable predicts the next trim, before and after a trim', () => {
+  test('worker threads churning Buffers', async () => {
+    const { value } = await runFixture<TrimTwice>('trim-twice.js', ['churn']);
+    expect(value.allocator).toBe('glibc');
+    expect(value.trim1.releasedBytes!).toBeGreaterThan(200 * MiB);
+    expectPredicted(value);
+    expectWithinProcess(value.first);
+  });
+
+  testIf(sharpAvailable(), 'sharp (a devDependency) is not installed')('a sharp/libvips resize + WebP pipeline', async () => {
+    const { value } = await runFixture<TrimTwice>('trim-twice.js', ['sharp']);
+    expect(value.allocator).toBe('glibc');
+    expect(value.trim1.releasedBytes!).toBeGreaterThan(40 * MiB);
+    // What stays held back after the trim is fragmentation, which no trim returns: free
+    // chunks of the pages the first trim already gave back must not be promised again.
+    expectPredicted(value);
+  });
+});
+
+describe('a zlib storm (3 × 1500 concurrent deflates, then dropped)', () => {
+  test('glibc', async () => {
+    const { value } = await runFixture<TrimTwice>('trim-twice.js', ['zlib']);
+    expect(value.allocator).toBe('glibc');
+    expectPredicted(value);
+    expectWithinProcess(value.first);
+  });
+
+  const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
+  testIf(jemalloc !== null, `${ALLOCATOR_LIBRARIES.jemalloc} is not installed`)(
+    'jemalloc: dirty pages never written are not promised (held to what the OS shows)',
+    async () => {
+      const { value } = await runFixture<TrimTwice>('trim-twice.js', ['zlib'], { preload: jemalloc });
+      expect(value.allocator).toBe('jemalloc');
+      // jemalloc itself counts more dirty pages than the process has in RAM...
+      expect(Number(value.first.raw.pdirty) * Number(value.first.raw.pageSize)).toBeGreaterThan(value.first.rssAnon!);
+      // ...so the figures are corrected, and say so.
+      expect(value.first.notes.some((n) => n.includes('held to what the OS shows'))).toBe(true);
+      expectWithinProcess(value.first);
+      expect(value.trim1.releasedBytes!).toBeGreaterThan(200 * MiB);
+      expectPredicted(value);
+    },
+  );
+
+  const tcmalloc = findLibrary(ALLOCATOR_LIBRARIES.tcmalloc);
+  testIf(tcmalloc !== null, `${ALLOCATOR_LIBRARIES.tcmalloc} is not installed`)('tcmalloc', async () => {
+    const { value } = await runFixture<TrimTwice>('trim-twice.js', ['zlib'], { preload: tcmalloc });
+    expect(value.allocator).toBe('tcmalloc');
+    expectWithinProcess(value.first);
+    expect(value.trim1.releasedBytes!).toBeGreaterThan(200 * MiB);
+    expectPredicted(value);
+  });
+
+  const mimalloc = findLibrary(ALLOCATOR_LIBRARIES.mimalloc);
+  testIf(mimalloc !== null, `${ALLOCATOR_LIBRARIES.mimalloc} is not installed`)(
+    'mimalloc: committed memory is held to what the OS shows (it reports no releasable)',
+    async () => {
+      const { value } = await runFixture<TrimTwice>('trim-twice.js', ['zlib'], { preload: mimalloc });
+      expect(value.allocator).toBe('mimalloc');
+      expect(value.first.releasable).toBeNull();
+      expect(Number(value.first.raw.currentCommit)).toBeGreaterThan(100 * MiB);
+      expectWithinProcess(value.first);
+      expectWithinProcess(value.second);
+    },
+  );
+});
