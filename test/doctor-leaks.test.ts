@@ -20,7 +20,6 @@ describe('doctor on leaking processes', () => {
     expect(f.evidence.riseBytes as number).toBeGreaterThan(16 * MiB);
     expect(f.evidence.pValue as number).toBeLessThan(0.01);
     expect(f.advice.join(' ')).toContain('writeHeapSnapshot');
-    expect(r.totals.costShare).toBeLessThanOrEqual(r.totals.budget);
 
     // The same run seen from outside (RSS only, every other number unknown): never a JS verdict.
     const outside: MonitorSample[] = (r.samples as MonitorSample[]).map((s) => ({

@@ -295,7 +295,7 @@ export function retentionAdvice(name: AllocatorName, context: DiagnoseContext, r
         );
       }
       if (trimAdvice) advice.push(`${trimAdvice} On jemalloc a trim purges every arena (arena.4096.purge).`);
-      if (!envHas(env.MALLOC_CONF, /dirty_decay_ms/)) advice.push('A shorter decay returns pages sooner: MALLOC_CONF=dirty_decay_ms:1000,muzzy_decay_ms:0 (default 10 s).');
+      if (!envHas(env.MALLOC_CONF, /dirty_decay_ms/)) advice.push('A shorter decay returns pages sooner: add dirty_decay_ms:1000,muzzy_decay_ms:0 to MALLOC_CONF (the default decay is 10 s).');
       break;
     case 'tcmalloc': {
       const rate = Number(env.TCMALLOC_RELEASE_RATE);
