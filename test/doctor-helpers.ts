@@ -19,14 +19,18 @@ const SCENARIO_TIMEOUT_MS = 90_000;
 
 export function runScenario(
   name: string,
-  options: { args?: string[]; env?: Record<string, string>; preload?: string | null } = {},
+  options: { args?: string[]; env?: Record<string, string>; preload?: string | null; cgroupProcs?: string } = {},
 ): Promise<ScenarioReport> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...options.env };
   delete env.LD_PRELOAD;
   if (options.preload) env.LD_PRELOAD = options.preload;
   const file = path.join(ROOT, 'test', 'fixtures', `${name}.js`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...(options.args ?? [])], { env, cwd: ROOT });
+    const argv = [file, ...(options.args ?? [])];
+    // In a cgroup: the shell moves itself there, then becomes node (same pid, same cgroup).
+    const child = options.cgroupProcs
+      ? spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, process.execPath, ...argv], { env, cwd: ROOT })
+      : spawn(process.execPath, argv, { env, cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
