@@ -323,7 +323,7 @@ export function allocatorRetention(a: Analysis, t: Thresholds, context: Diagnose
   if (!a.enough || !last || !a.heldBack) return null;
   // The held-back level at the end of the window (median of the last bucket): one sample right
   // after a free would overstate it.
-  const heldBack = a.heldBack.end;
+  const heldBack = Math.round(a.heldBack.end);
   const rss = last.rss ?? last.rssAnon;
   if (heldBack < t.retentionMinBytes || rss === null || heldBack / rss < t.retentionMinShare) return null;
   if (growing(a.inUse, t)) return null;
@@ -342,7 +342,7 @@ export function allocatorRetention(a: Analysis, t: Thresholds, context: Diagnose
         : `A trim would return about ${mib(releasable)}; ${mib(fragmentation)} is fragmentation (free space inside pages still partly used) that no trim returns.`) +
       ' Heap snapshots show none of this: it is not held by the program.',
     evidence: {
-      heldBackBytes: Math.round(heldBack),
+      heldBackBytes: heldBack,
       releasableBytes: releasable,
       fragmentationBytes: fragmentation,
       rssBytes: rss,
