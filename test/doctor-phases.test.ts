@@ -1,7 +1,9 @@
 // The doctor on real children whose memory rises and falls: a backlog between threads that
 // drains, glibc keeping what worker threads freed, and a healthy steady process (silent).
 import { alarms, ids, runScenario } from './doctor-helpers';
-import { MiB } from './helpers';
+import { ALLOCATOR_LIBRARIES, findLibrary, MiB, testIf } from './helpers';
+
+const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
 
 describe('doctor on processes that are not leaking', () => {
   test('a worker-thread backlog that grows then drains is a backlog, following the tracked queue, not a leak', async () => {
@@ -37,4 +39,13 @@ describe('doctor on processes that are not leaking', () => {
     expect(r.notes).toEqual([]);
     expect(r.window.samples).toBeGreaterThanOrEqual(12);
   });
+
+  testIf(jemalloc !== null, `${ALLOCATOR_LIBRARIES.jemalloc} not installed (apt-get install libjemalloc2)`)(
+    'the same healthy process under jemalloc is silent too (information only)',
+    async () => {
+      const r = await runScenario('doctor-healthy', { preload: jemalloc });
+      expect(alarms(r)).toEqual([]);
+      expect(r.notes).toEqual([]);
+    },
+  );
 });
