@@ -19,6 +19,15 @@ describe('doctor on processes that are not leaking', () => {
     expect(r.peakQueue as number).toBeGreaterThan(100);
   });
 
+  test('a backlog still building up is native-growth, and the doctor says it may be a backlog following the queue', async () => {
+    const r = await runScenario('doctor-backlog', { args: ['still-rising'] });
+    expect(alarms(r)).toEqual(['native-growth']);
+    const f = r.findings.find((x) => x.id === 'backlog')!;
+    expect(f.title).toBe('The growth may be a backlog');
+    expect((f.evidence.gauges as Array<{ name: string }>).map((g) => g.name)).toEqual(['queue']);
+    expect(f.advice.join(' ')).toContain('What tells');
+  });
+
   test('glibc retention after worker churn is allocator-retention with per-allocator advice, and no growth', async () => {
     const r = await runScenario('doctor-retention', { env: { MALLOC_ARENA_MAX: '8' } });
     expect(alarms(r)).toEqual(['allocator-retention']);
