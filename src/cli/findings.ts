@@ -1,0 +1,65 @@
+// The doctor's findings on one run: the CLI's samples as MonitorSamples, the run's facts as a
+// DiagnoseContext.
+import type { AllocatorName } from '../types';
+import type { CliFinding, RunParts, RunRecord } from './model';
+
+// Until the doctor is part of this build, its interface as documented.
+type MonitorSample = Record<string, unknown> & { time: number };
+interface DiagnoseContext {
+  allocator?: { name: AllocatorName; version: string | null };
+  env?: Record<string, string>;
+  threads?: number | null;
+  backgroundThread?: boolean | null;
+}
+type Diagnose = (samples: MonitorSample[], options: { context: DiagnoseContext }) => { findings: CliFinding[]; parts: RunParts[]; notes?: string[] };
+function doctor(): Diagnose {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../doctor') as { diagnose: Diagnose }).diagnose;
+}
+
+const CONTEXT_ENV = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY'] as const;
+
+export function monitorSamples(run: RunRecord): MonitorSample[] {
+  const allocator: AllocatorName = run.check.detected ?? 'unknown';
+  const trims = [...run.trims];
+  return run.samples.map((s, i) => {
+    const previous = i > 0 ? run.samples[i - 1].time : -Infinity;
+    const released = trims.filter((t) => t.time > previous && t.time <= s.time);
+    return {
+      time: s.time,
+      rss: s.rss,
+      rssAnon: s.rssAnon,
+      heapUsed: s.heapUsed,
+      heapTotal: s.heapTotal,
+      external: s.external,
+      arrayBuffers: s.arrayBuffers,
+      allocated: s.allocated,
+      resident: s.resident,
+      heldBack: s.heldBack,
+      releasable: s.releasable,
+      elu: s.elu,
+      allocator,
+      trimmedBytes: released.length ? released.reduce((a, t) => a + (t.releasedBytes ?? 0), 0) : null,
+    };
+  });
+}
+
+export function diagnoseRun(run: RunRecord): { findings: CliFinding[]; parts: RunParts[]; notes: string[] } {
+  const env: NonNullable<DiagnoseContext['env']> = {};
+  for (const key of CONTEXT_ENV) {
+    const v = key === 'LD_PRELOAD' ? (run.allocator.library ?? undefined) : run.allocator.env[key];
+    if (v !== undefined) env[key] = v;
+  }
+  const context: DiagnoseContext = {
+    allocator: run.check.detected ? { name: run.check.detected, version: run.allocator.version } : undefined,
+    env,
+    threads: run.threads,
+    backgroundThread: run.backgroundThread,
+  };
+  const d = doctor()(monitorSamples(run), { context });
+  return {
+    findings: d.findings.map((f) => ({ id: f.id, severity: f.severity, title: f.title, summary: f.summary, evidence: f.evidence, advice: f.advice })),
+    parts: d.parts,
+    notes: d.notes ?? [],
+  };
+}
