@@ -29,3 +29,19 @@ export { collectAllocatorMetrics } from './diagnostics/prometheus';
 export type { AllocatorMetricsHandle, CollectAllocatorMetricsOptions, PromRegistry } from './diagnostics/prometheus';
 export { registerOtelMetrics } from './diagnostics/otel';
 export type { OtelMeter, OtelMetricsHandle, OtelMetricsOptions } from './diagnostics/otel';
+export { createMonitor, runningMonitor } from './doctor/monitor';
+export { diagnose } from './doctor/diagnose';
+export type {
+  DiagnoseContext,
+  DiagnoseOptions,
+  DiagnoseThresholds,
+  Diagnosis,
+  Finding,
+  FindingId,
+  Monitor,
+  MonitorOptions,
+  MonitorSample,
+  MonitorTotals,
+  RssParts,
+  Severity,
+} from './doctor/types';

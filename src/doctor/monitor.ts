@@ -1,0 +1,267 @@
+// createMonitor(): samples the allocator, V8, the event loop and the cgroup every intervalMs
+// into a ring buffer of windowMs, inside a budget of its own cost: after a sample that cost c ms
+// the next waits at least c / budget ms, so a costly heap slows the monitor, not the program.
+// Samples run on the libuv threadpool (allocatorStats()); timers are unref()ed.
+import { performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
+import { autoTrimTotals } from '../autotrim';
+import { allocatorIdentity } from '../detect';
+import { typeError, withCode } from '../errors';
+import { allocatorStats } from '../stats';
+import { trimEvents } from '../trim';
+import type { MemoryStats, TrimResult } from '../types';
+import { optionalBoolean, optionalInteger, optionalNumber, optionsObject } from '../validate';
+import { cgroupMemory } from './cgroup';
+import type { DiagnoseContext, Monitor, MonitorOptions, MonitorSample, MonitorTotals } from './types';
+
+// setTimeout() takes at most 2^31 − 1 ms.
+const MAX_DELAY_MS = 2 ** 31 - 1;
+// A sample cheaper than this is not worth the timer: intervals below it are refused.
+const MIN_INTERVAL_MS = 50;
+const OPTIONS = ['intervalMs', 'windowMs', 'budget', 'releasable', 'signal'] as const;
+const ENV_NAMES = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY'] as const;
+
+interface Config {
+  intervalMs: number;
+  windowMs: number;
+  budget: number;
+  releasable: boolean;
+  signal: AbortSignal | undefined;
+}
+
+function configure(options: unknown): Config {
+  const o = optionsObject<MonitorOptions>(options, 'options', OPTIONS);
+  const signal = o.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
+  const intervalMs = optionalInteger(o.intervalMs, 'options.intervalMs', 5000, MIN_INTERVAL_MS, MAX_DELAY_MS);
+  return {
+    intervalMs,
+    windowMs: optionalInteger(o.windowMs, 'options.windowMs', 3_600_000, intervalMs),
+    budget: optionalNumber(o.budget, 'options.budget', 0.001, Number.MIN_VALUE, 1),
+    releasable: optionalBoolean(o.releasable, 'options.releasable', true),
+    signal,
+  };
+}
+
+function envContext(): NonNullable<DiagnoseContext['env']> {
+  const env: NonNullable<DiagnoseContext['env']> = {};
+  for (const name of ENV_NAMES) {
+    const v = process.env[name];
+    if (v !== undefined) env[name] = v;
+  }
+  return env;
+}
+
+export function toSample(stats: MemoryStats, elu: number | null, extra: Partial<MonitorSample> = {}): MonitorSample {
+  return {
+    time: stats.time,
+    rss: stats.process.rss,
+    rssAnon: stats.process.rssAnon,
+    heapUsed: stats.v8.heapUsed,
+    heapTotal: stats.v8.heapTotal,
+    external: stats.v8.external,
+    arrayBuffers: stats.v8.arrayBuffers,
+    allocated: stats.allocated,
+    resident: stats.resident,
+    heldBack: stats.heldBack,
+    releasable: stats.releasable,
+    elu,
+    allocator: stats.allocator.name,
+    ...extra,
+  };
+}
+
+class MemoryMonitor implements Monitor {
+  readonly #config: Config;
+  readonly #ring: MonitorSample[] = [];
+  readonly #gauges = new Map<string, () => number>();
+  #running = true;
+  #inFlight: Promise<MonitorSample | null> | null = null;
+  #timer: NodeJS.Timeout | undefined;
+  #eluMark: EventLoopUtilization;
+  #delay: number;
+  #trimmed = 0;
+  #trimSeen = false;
+  #gcMs = 0;
+  #gcObserver: PerformanceObserver | undefined;
+  #lastSampleAt = -Infinity;
+  #backgroundThread: boolean | null = null;
+  readonly #startedAt = Date.now();
+  readonly #startedPerf = performance.now();
+  readonly #totals = { samples: 0, sampleTimeMs: 0, lastSampleMs: null as number | null, errors: 0, lastError: null as string | null };
+  readonly #onTrim = (r: TrimResult): void => {
+    this.#trimSeen = true;
+    this.#trimmed += r.releasedBytes ?? 0;
+  };
+  readonly #onAbort = (): void => this.stop();
+
+  constructor(config: Config) {
+    this.#config = config;
+    this.#delay = config.intervalMs;
+    this.#eluMark = performance.eventLoopUtilization();
+    if (config.signal?.aborted) {
+      this.#running = false;
+      return;
+    }
+    config.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    trimEvents.on('trim', this.#onTrim);
+    // GC time costs nothing to collect: the entries arrive whether or not we sum them.
+    this.#gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) this.#gcMs += e.duration;
+    });
+    this.#gcObserver.observe({ entryTypes: ['gc'] });
+    // The first sample right away, so a diagnosis has a start point.
+    this.#timer = setTimeout(() => void this.#tick(), 0);
+    this.#timer.unref();
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  samples(): MonitorSample[] {
+    return this.#ring.map((s) => ({ ...s, gauges: s.gauges ? { ...s.gauges } : undefined, cgroup: s.cgroup ? { ...s.cgroup } : s.cgroup }));
+  }
+
+  context(): DiagnoseContext {
+    const auto = autoTrimTotals();
+    return {
+      allocator: allocatorIdentity(),
+      env: envContext(),
+      threads: null,
+      backgroundThread: this.#backgroundThread,
+      autoTrim: auto ? auto.running : false,
+    };
+  }
+
+  track(name: string, fn: () => number): this {
+    if (typeof name !== 'string' || name === '') throw typeError('a non-empty string', 'name', name);
+    if (typeof fn !== 'function') throw typeError('a function', 'fn', fn);
+    this.#gauges.set(name, fn);
+    return this;
+  }
+
+  untrack(name: string): this {
+    if (typeof name !== 'string') throw typeError('a string', 'name', name);
+    this.#gauges.delete(name);
+    return this;
+  }
+
+  sampleNow(): Promise<MonitorSample | null> {
+    if (!this.#running) return Promise.resolve(null);
+    if (this.#inFlight) return this.#inFlight;
+    const cost = this.#totals.lastSampleMs ?? 0;
+    if (performance.now() - this.#lastSampleAt < cost / this.#config.budget) return Promise.resolve(null);
+    return this.#take();
+  }
+
+  totals(): MonitorTotals {
+    const elapsed = Math.max(1, performance.now() - this.#startedPerf);
+    return {
+      running: this.#running,
+      startedAt: this.#startedAt,
+      intervalMs: this.#delay,
+      baseIntervalMs: this.#config.intervalMs,
+      ...this.#totals,
+      costShare: this.#totals.sampleTimeMs / elapsed,
+      budget: this.#config.budget,
+    };
+  }
+
+  stop(): void {
+    if (!this.#running) return;
+    this.#running = false;
+    clearTimeout(this.#timer);
+    this.#gcObserver?.disconnect();
+    trimEvents.off('trim', this.#onTrim);
+    this.#config.signal?.removeEventListener('abort', this.#onAbort);
+    if (current === this) current = null;
+  }
+
+  async #tick(): Promise<void> {
+    if (!this.#running) return;
+    await (this.#inFlight ?? this.#take());
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (!this.#running) return;
+    clearTimeout(this.#timer);
+    const cost = this.#totals.lastSampleMs ?? 0;
+    this.#delay = Math.min(MAX_DELAY_MS, Math.max(this.#config.intervalMs, Math.ceil(cost / this.#config.budget)));
+    this.#timer = setTimeout(() => void this.#tick(), this.#delay);
+    this.#timer.unref();
+  }
+
+  #take(): Promise<MonitorSample | null> {
+    const run = async (): Promise<MonitorSample | null> => {
+      const started = performance.now();
+      this.#lastSampleAt = started;
+      const mark = performance.eventLoopUtilization();
+      const elu = performance.eventLoopUtilization(mark, this.#eluMark).utilization;
+      this.#eluMark = mark;
+      let stats: MemoryStats;
+      try {
+        stats = await allocatorStats({ releasable: this.#config.releasable });
+      } catch (error) {
+        this.#totals.errors++;
+        this.#totals.lastError = error instanceof Error ? error.message : String(error);
+        return null;
+      }
+      if (typeof stats.raw.backgroundThread === 'boolean') this.#backgroundThread = stats.raw.backgroundThread;
+      const gauges: Record<string, number> = {};
+      for (const [name, fn] of this.#gauges) {
+        try {
+          const v = fn();
+          if (typeof v === 'number' && Number.isFinite(v)) gauges[name] = v;
+        } catch {
+          // A gauge that throws is left out of this sample (unknown), never recorded as 0.
+        }
+      }
+      const sample = toSample(stats, elu, {
+        gauges: this.#gauges.size ? gauges : undefined,
+        cgroup: cgroupMemory(),
+        trimmedBytes: this.#trimSeen ? this.#trimmed : null,
+        gcMs: this.#gcMs,
+      });
+      this.#trimmed = 0;
+      this.#trimSeen = false;
+      this.#gcMs = 0;
+      const cost = performance.now() - started;
+      this.#totals.samples++;
+      this.#totals.sampleTimeMs += cost;
+      this.#totals.lastSampleMs = cost;
+      if (!this.#running) return null;
+      this.#ring.push(sample);
+      const oldest = sample.time - this.#config.windowMs;
+      let drop = 0;
+      while (drop < this.#ring.length && this.#ring[drop].time < oldest) drop++;
+      if (drop) this.#ring.splice(0, drop);
+      return sample;
+    };
+    this.#inFlight = run().finally(() => {
+      this.#inFlight = null;
+    });
+    return this.#inFlight;
+  }
+}
+
+let current: MemoryMonitor | null = null;
+
+/**
+ * Starts sampling memory over time for diagnose(). One monitor per thread: a second call
+ * while one runs throws ERR_MONITOR_RUNNING (runningMonitor() returns the one running).
+ */
+export function createMonitor(options?: MonitorOptions): Monitor {
+  const config = configure(options);
+  if (current?.running) {
+    throw withCode(new Error('A monitor is already running in this thread: stop() it, or use runningMonitor()'), 'ERR_MONITOR_RUNNING');
+  }
+  const m = new MemoryMonitor(config);
+  if (m.running) current = m;
+  return m;
+}
+
+/** The monitor running in this thread, or null. */
+export function runningMonitor(): Monitor | null {
+  return current?.running ? current : null;
+}
