@@ -1,21 +1,9 @@
 // The doctor's findings on one run: the CLI's samples as MonitorSamples, the run's facts as a
 // DiagnoseContext.
+import { diagnose } from '../doctor/diagnose';
+import type { DiagnoseContext, MonitorSample, RssParts } from '../doctor/types';
 import type { AllocatorName } from '../types';
-import type { CliFinding, RunParts, RunRecord } from './model';
-
-// Until the doctor is part of this build, its interface as documented.
-type MonitorSample = Record<string, unknown> & { time: number };
-interface DiagnoseContext {
-  allocator?: { name: AllocatorName; version: string | null };
-  env?: Record<string, string>;
-  threads?: number | null;
-  backgroundThread?: boolean | null;
-}
-type Diagnose = (samples: MonitorSample[], options: { context: DiagnoseContext }) => { findings: CliFinding[]; parts: RunParts[]; notes?: string[] };
-function doctor(): Diagnose {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('../doctor') as { diagnose: Diagnose }).diagnose;
-}
+import type { CliFinding, RunRecord } from './model';
 
 const CONTEXT_ENV = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY'] as const;
 
@@ -44,7 +32,7 @@ export function monitorSamples(run: RunRecord): MonitorSample[] {
   });
 }
 
-export function diagnoseRun(run: RunRecord): { findings: CliFinding[]; parts: RunParts[]; notes: string[] } {
+export function diagnoseRun(run: RunRecord): { findings: CliFinding[]; parts: RssParts[]; notes: string[] } {
   const env: NonNullable<DiagnoseContext['env']> = {};
   for (const key of CONTEXT_ENV) {
     const v = key === 'LD_PRELOAD' ? (run.allocator.library ?? undefined) : run.allocator.env[key];
@@ -56,7 +44,7 @@ export function diagnoseRun(run: RunRecord): { findings: CliFinding[]; parts: Ru
     threads: run.threads,
     backgroundThread: run.backgroundThread,
   };
-  const d = doctor()(monitorSamples(run), { context });
+  const d = diagnose(monitorSamples(run), { context });
   return {
     findings: d.findings.map((f) => ({ id: f.id, severity: f.severity, title: f.title, summary: f.summary, evidence: f.evidence, advice: f.advice })),
     parts: d.parts,

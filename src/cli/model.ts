@@ -1,5 +1,6 @@
 // What one run of a program under one allocator produced, and the numbers drawn from it.
 import type { AllocatorName } from '../types';
+import type { RssParts } from '../doctor/types';
 import type { WireSample } from './protocol';
 
 export interface CliFinding {
@@ -48,16 +49,6 @@ export interface RunRecord {
   findings: CliFinding[];
   findingsNote: string | null;
   /** RSS split into its parts per sample (the doctor's split), for the charts. */
-  parts: RunParts[];
+  parts: RssParts[];
 }
 
-/** RSS of one sample split into parts that add up to rss (the doctor's split; null when unknown). */
-export interface RunParts {
-  time: number;
-  rss: number | null;
-  v8Heap: number | null;
-  arrayBuffers: number | null;
-  nativeInUse: number | null;
-  heldBack: number | null;
-  other: number | null;
-}
