@@ -22,6 +22,8 @@ const PART_LAYERS: Layer[] = [
   { key: 'nativeInUse', label: 'native in use (malloc)', color: '#74c476' },
   { key: 'heldBack', label: 'held back by the allocator', color: '#fd8d3c' },
   { key: 'other', label: 'other (code, stacks, mappings)', color: '#bdbdbd' },
+  // What could not be split because a part is unknown (e.g. mimalloc does not count allocated bytes).
+  { key: 'unsplit', label: 'not split (a part is unknown)', color: '#dadaeb' },
 ];
 // Seen from outside only the kernel's split is known.
 const PROC_LAYERS: Layer[] = [
@@ -40,6 +42,13 @@ interface Point {
   releasable: number | null;
 }
 
+function withUnsplit(parts: Record<string, number | null>): Record<string, number | null> {
+  const keys = PART_LAYERS.map((l) => l.key).filter((k) => k !== 'unsplit');
+  if (parts.rss === null || keys.every((k) => parts[k] !== null)) return { ...parts, unsplit: null };
+  const known = keys.reduce((a, k) => a + Math.max(0, parts[k] ?? 0), 0);
+  return { ...parts, unsplit: Math.max(0, parts.rss - known) };
+}
+
 function points(run: RunRecord): { layers: Layer[]; points: Point[] } {
   const t0 = run.startTime;
   if (run.parts.length === run.samples.length && run.parts.length > 0) {
@@ -47,7 +56,7 @@ function points(run: RunRecord): { layers: Layer[]; points: Point[] } {
       layers: PART_LAYERS,
       points: run.parts.map((p, i) => ({
         t: p.time - t0,
-        values: p as unknown as Record<string, number | null>,
+        values: withUnsplit(p as unknown as Record<string, number | null>),
         rss: p.rss,
         heldBack: run.samples[i].heldBack,
         releasable: run.samples[i].releasable,
@@ -152,7 +161,7 @@ export function htmlReport(command: string[], runs: readonly RunRecord[], rankin
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#222}
 h1{font-size:20px;margin:0 0 4px} code{font-family:ui-monospace,Menlo,Consolas,monospace}
 table{border-collapse:collapse;margin:12px 0} th,td{border:1px solid #ddd;padding:4px 8px;text-align:left} td.num{text-align:right;white-space:nowrap} th{background:#f5f5f5}
-.runs{display:flex;flex-wrap:wrap;gap:16px} figure{margin:0;border:1px solid #ddd;padding:8px;border-radius:4px} figcaption{margin-bottom:4px}
+.runs{display:flex;flex-wrap:wrap;gap:16px} figure{margin:0;width:580px;border:1px solid #ddd;padding:8px;border-radius:4px} figcaption{margin-bottom:4px}
 svg .grid{stroke:#eee} svg .tick{font-size:10px;fill:#666} svg .area{stroke:none;opacity:.9}
 svg .rss{fill:none;stroke:#222;stroke-width:1.5} svg .held{fill:none;stroke:#d94801;stroke-width:1.5} svg .releasable{fill:none;stroke:#d94801;stroke-width:1.5;stroke-dasharray:4 3}
 svg .trim{stroke:#756bb1;stroke-width:2;stroke-dasharray:2 2}

@@ -19,7 +19,8 @@ const secondsCell = (s: Spread | null): string => withSpread(s, 1000, 2, 's');
 function allocatorCell(c: CandidateSummary): string {
   const r = c.runs[0];
   const env = Object.entries(r.allocator.env).map(([k, v]) => `${k}=${v}`).join(' ');
-  const version = r.allocator.version ? ` ${r.allocator.version}` : '';
+  // jemalloc's version ends in its git hash (5.3.0-0-g54eaed1d…): the release is enough here.
+  const version = r.allocator.version ? ` ${r.allocator.version.replace(/-0-g[0-9a-f]+$/, '')}` : '';
   return `${r.allocator.name}${version}${env ? ` (${env})` : ''}`;
 }
 
