@@ -70,6 +70,20 @@ describe('allocator-stats run', () => {
     expect(run.wallMs).toBeGreaterThan(1200);
   });
 
+  test('finds the Node program under a shell that forks it, and measures that process', async () => {
+    const out = path.join(dir, 'sh.json');
+    const fixture = path.join(FIXTURES, 'cli-churn.js');
+    // `; true` keeps sh from exec'ing node: node is a grandchild of allocator-stats.
+    const r = await runCli(['run', '--interval', '200', '--export-json', out, '--', 'sh', '-c', `"${process.execPath}" "${fixture}" 16 600 0; true`]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/measured: pid \d+ \(.*cli-churn\.js 16 600 0\), started by sh/);
+    const run = readJson(out).runs[0];
+    expect(run.allocatorCheck).toEqual({ detected: 'glibc', served: true, how: 'sampler' });
+    expect(typeof run.samples[run.samples.length - 1].allocated).toBe('number');
+    const [proc] = procLines(r.stdout);
+    expect(Math.abs(run.rss.final! - proc.rss!)).toBeLessThanOrEqual(2 * MiB);
+  });
+
   withGcc('samples a C program from outside through /proc: RSS known, allocator numbers null, peak equal to its VmHWM', async () => {
     const out = path.join(dir, 'c.json');
     const r = await runCli(['run', '--interval', '100', '--export-json', out, '--', program, '48', '600', '5']);

@@ -32,6 +32,8 @@ export interface RunRecord {
   signal: NodeJS.Signals | null;
   startTime: number;
   wallMs: number;
+  /** The Node process measured from inside when it is not the one started (under a shell or a launcher). */
+  measured: { pid: number; argv: string[] } | null;
   /** 'node': full samples from the injected sampler; 'proc': /proc/<pid> read from outside. */
   source: 'node' | 'proc';
   samples: WireSample[];

@@ -1,13 +1,16 @@
-// What the injected sampler sends to the CLI: one JSON object per line on a channel of its own
-// (a pipe on an extra file descriptor), never on the program's stdout or stderr.
+// What the injected sampler sends to the CLI: one JSON object per line in a file of the CLI's
+// own private temporary directory, never on the program's stdout or stderr. A file (rather than
+// an inherited descriptor) reaches the Node process even through a shell or a wrapper that
+// forks it, and cannot be mistaken for a descriptor the program itself opened.
 
 /** Environment variables the CLI sets for the program it starts. */
-export const ENV_SAMPLE_FD = 'ALLOCATOR_STATS_SAMPLE_FD';
+export const ENV_SAMPLE_FILE = 'ALLOCATOR_STATS_SAMPLE_FILE';
 export const ENV_INTERVAL = 'ALLOCATOR_STATS_INTERVAL_MS';
-/** Only the CLI's direct child samples: descendants that inherit NODE_OPTIONS stay untouched. */
-export const ENV_PARENT_PID = 'ALLOCATOR_STATS_PARENT_PID';
-/** The descriptor the samples travel on (the child's stdio[3]). */
-export const SAMPLE_FD = 3;
+/**
+ * Set by the first Node process that samples (to its pid): Node processes it starts inherit it
+ * and stay untouched, so one program is measured, not its helpers.
+ */
+export const ENV_CLAIMED = 'ALLOCATOR_STATS_SAMPLED_PID';
 
 export interface WireSample {
   time: number;
@@ -34,6 +37,8 @@ export type WireMessage =
   | {
       type: 'hello';
       pid: number;
+      /** The program as Node sees it (process.argv), to say which process was measured. */
+      argv: string[];
       allocator: { name: string; version: string | null; library: string | null; notes: string[] };
       backgroundThread: boolean | null;
     }

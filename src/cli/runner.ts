@@ -1,7 +1,9 @@
 // Starts one program under one allocator and samples it: from inside when it is Node (the
 // injected sampler), always from outside through /proc/<pid>. Its stdio passes through
-// untouched; the samples come back on stdio[3].
+// untouched; the samples come back in a file of a private temporary directory.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { AllocatorName } from '../types';
@@ -9,7 +11,7 @@ import { resolveAllocator, type Candidate } from './allocators';
 import { CliError } from './errors';
 import type { AllocatorCheck, RunRecord } from './model';
 import { mappedAllocators, readStatus } from './procstatus';
-import { ENV_INTERVAL, ENV_PARENT_PID, ENV_SAMPLE_FD, SAMPLE_FD, type WireMessage, type WireSample } from './protocol';
+import { ENV_CLAIMED, ENV_INTERVAL, ENV_SAMPLE_FILE, type WireMessage, type WireSample } from './protocol';
 import { rssFigures } from './summary';
 
 /** Signals passed on to the program. SIGINT/SIGQUIT only when no terminal already sent them to it. */
@@ -18,8 +20,6 @@ const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
 
 /** A first outside sample soon after start, so a program shorter than one interval still has one. */
 export const FIRST_SAMPLE_MS = 50;
-/** After the program exits, how long to wait for its last samples if a descendant still holds the pipe. */
-export const DRAIN_GRACE_MS = 2000;
 
 /** Allocator-tuning variables that would change what a candidate measures. */
 export const ALLOCATOR_ENV = /^(LD_PRELOAD|MALLOC_ARENA_MAX|MALLOC_ARENA_TEST|MALLOC_TOP_PAD_|MALLOC_TRIM_THRESHOLD_|MALLOC_MMAP_THRESHOLD_|MALLOC_CONF|_RJEM_MALLOC_CONF|TCMALLOC_\w+|MIMALLOC_\w+|GLIBC_TUNABLES)$/;
@@ -85,16 +85,20 @@ export function startRun(options: RunOptions): ActiveRun {
   }
   Object.assign(env, candidate.env);
   if (resolved.library) env.LD_PRELOAD = resolved.library;
+  // Private (0700) directory: only this user can read the samples or put lines into them.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-'));
+  const sampleFile = path.join(dir, 'samples.ndjson');
+  fs.writeFileSync(sampleFile, '', { mode: 0o600 });
+  delete env[ENV_CLAIMED];
   env.NODE_OPTIONS = nodeOptions(env.NODE_OPTIONS, options.samplerPath);
-  env[ENV_SAMPLE_FD] = String(SAMPLE_FD);
+  env[ENV_SAMPLE_FILE] = sampleFile;
   env[ENV_INTERVAL] = String(options.intervalMs);
-  env[ENV_PARENT_PID] = String(process.pid);
   const allocatorEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (ALLOCATOR_ENV.test(k) && k !== 'LD_PRELOAD') allocatorEnv[k] = v;
 
   const startTime = Date.now();
   const started = performance.now();
-  const child = spawn(command[0], command.slice(1), { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env });
+  const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env });
 
   const inside: WireSample[] = [];
   const outside: WireSample[] = [];
@@ -104,49 +108,67 @@ export function startRun(options: RunOptions): ActiveRun {
   let hwm: number | null = null;
   let threads: number | null = null;
 
+  // The process to watch from outside: the Node process that samples itself (it may be a
+  // grandchild, under a shell or a launcher), else the child.
+  const target = (): number | undefined => hello?.pid ?? child.pid;
   const sampleOutside = (): void => {
-    if (child.pid === undefined) return;
-    const s = readStatus(child.pid);
+    readSamples();
+    const pid = target();
+    if (pid === undefined) return;
+    const s = readStatus(pid);
     if (!s) return;
-    mapped = mappedAllocators(child.pid) ?? mapped;
+    mapped = mappedAllocators(pid) ?? mapped;
     hwm = s.peak ?? hwm;
     threads = s.threads ?? threads;
     const sample: WireSample = { ...emptySample(Date.now()), rss: s.rss, rssAnon: s.rssAnon, rssFile: s.rssFile, peak: s.peak, threads: s.threads };
     outside.push(sample);
     if (!hello) options.onSample?.({ label: candidate.label, sample, elapsedMs: performance.now() - started });
   };
+  let offset = 0;
+  let partial = '';
+  const handle = (line: string): void => {
+    let m: WireMessage;
+    try {
+      m = JSON.parse(line) as WireMessage;
+    } catch {
+      return;
+    }
+    if (m.type === 'hello') hello = m;
+    else if (m.type === 'sample' || m.type === 'exit') {
+      inside.push(m.sample);
+      if (m.sample.peak !== null && (hwm === null || m.sample.peak > hwm)) hwm = m.sample.peak;
+      options.onSample?.({ label: candidate.label, sample: m.sample, elapsedMs: performance.now() - started });
+    } else if (m.type === 'trim') trims.push({ time: m.time, releasedBytes: m.releasedBytes });
+  };
+  // Reads what the sampler appended since the last read (a few hundred bytes per interval).
+  function readSamples(): void {
+    let data: Buffer;
+    try {
+      const fd = fs.openSync(sampleFile, 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        data = Buffer.alloc(Math.max(0, size - offset));
+        if (data.length) fs.readSync(fd, data, 0, data.length, offset);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return;
+    }
+    offset += data.length;
+    const lines = (partial + data.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line) handle(line);
+  }
+
   const first = setTimeout(sampleOutside, Math.min(FIRST_SAMPLE_MS, options.intervalMs));
   const timer = setInterval(sampleOutside, options.intervalMs);
-
-  let buffered = '';
-  const channel = child.stdio[3] as NodeJS.ReadableStream | null;
-  channel?.setEncoding('utf8');
-  channel?.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      let m: WireMessage;
-      try {
-        m = JSON.parse(line) as WireMessage;
-      } catch {
-        continue; // not ours: a program that writes to fd 3 itself
-      }
-      if (m.type === 'hello') hello = m;
-      else if (m.type === 'sample' || m.type === 'exit') {
-        inside.push(m.sample);
-        if (m.sample.peak !== null && (hwm === null || m.sample.peak > hwm)) hwm = m.sample.peak;
-        options.onSample?.({ label: candidate.label, sample: m.sample, elapsedMs: performance.now() - started });
-      } else if (m.type === 'trim') trims.push({ time: m.time, releasedBytes: m.releasedBytes });
-    }
-  });
-  channel?.on('error', () => undefined);
 
   const result = new Promise<RunRecord>((resolve, reject) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(first);
       clearInterval(timer);
+      fs.rmSync(dir, { recursive: true, force: true });
       const reason = error.code === 'ENOENT' ? 'command not found' : error.code === 'EACCES' ? 'permission denied' : error.message;
       reject(new CliError(`cannot start ${JSON.stringify(command[0])}: ${reason}`, error.code === 'ENOENT' ? 127 : 126));
     });
@@ -154,9 +176,10 @@ export function startRun(options: RunOptions): ActiveRun {
       const wallMs = performance.now() - started;
       clearTimeout(first);
       clearInterval(timer);
-      const finish = (): void => {
-        channel?.removeAllListeners('data');
-        (channel as unknown as { destroy?: () => void } | null)?.destroy?.();
+      // The sampler's exit sample was written before the program exited: it is in the file now.
+      readSamples();
+      fs.rmSync(dir, { recursive: true, force: true });
+      {
         const source: RunRecord['source'] = inside.length > 0 ? 'node' : 'proc';
         const samples = source === 'node' ? inside : outside;
         const check = hello
@@ -180,6 +203,7 @@ export function startRun(options: RunOptions): ActiveRun {
           startTime,
           wallMs,
           source,
+          measured: hello && hello.pid !== child.pid ? { pid: hello.pid, argv: hello.argv } : null,
           samples,
           trims,
           hwm,
@@ -192,14 +216,6 @@ export function startRun(options: RunOptions): ActiveRun {
           findings: [],
           findingsNote: null,
           parts: [],
-        });
-      };
-      if (!channel || (channel as unknown as { readableEnded?: boolean }).readableEnded) finish();
-      else {
-        const grace = setTimeout(finish, DRAIN_GRACE_MS);
-        channel.once('end', () => {
-          clearTimeout(grace);
-          finish();
         });
       }
     });
