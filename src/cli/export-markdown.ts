@@ -1,4 +1,5 @@
 // The ranking table as Markdown (ready to paste into a ticket), and the same facts as text.
+import path from 'node:path';
 import type { RunRecord } from './model';
 import { RECOMMENDATION_RULE, type CandidateSummary, type Ranking } from './rank';
 import type { Spread } from './summary';
@@ -21,7 +22,8 @@ function allocatorCell(c: CandidateSummary): string {
   const env = Object.entries(r.allocator.env).map(([k, v]) => `${k}=${v}`).join(' ');
   // jemalloc's version ends in its git hash (5.3.0-0-g54eaed1d…): the release is enough here.
   const version = r.allocator.version ? ` ${r.allocator.version.replace(/-0-g[0-9a-f]+$/, '')}` : '';
-  return `${r.allocator.name}${version}${env ? ` (${env})` : ''}`;
+  const name = r.allocator.name === 'unknown' && r.allocator.library ? path.basename(r.allocator.library) : r.allocator.name;
+  return `${name}${version}${env ? ` (${env})` : ''}`;
 }
 
 function findingsCell(c: CandidateSummary): string {

@@ -63,8 +63,9 @@ dropped so every candidate starts from the same ground. Rule: ${RECOMMENDATION_R
 Exits 0 when at least one candidate was ranked, 1 when none was.
 
 Options:
-  --only <label,label…>     use only these candidates
-  --candidate '<label>=<allocator>[ KEY=VALUE…]'  add a candidate (repeatable)
+  --only <label,label…>     use only these built-in candidates (added ones always run)
+  --candidate '<label>=<allocator>[ KEY=VALUE…]'  add a candidate (repeatable); <allocator> is a
+                            name or a path to a .so, e.g. 'je-decay0=jemalloc MALLOC_CONF=dirty_decay_ms:0'
   --runs <n>                runs per candidate (default 1)
   --interval <ms>           time between samples (default ${DEFAULT_INTERVAL_MS}, at least ${MIN_INTERVAL_MS})
   --export-json <file>      write every run's samples, figures and findings, and the recommendation
@@ -213,13 +214,15 @@ function candidatesOf(p: Parsed): Candidate[] {
   if (typeof p.options.only !== 'string') return all;
   const only = p.options.only.split(',').map((s) => s.trim()).filter(Boolean);
   if (only.length === 0) throw new CliError('Expected a comma-separated list of labels for --only but received nothing');
-  return only.map((label) => {
+  const picked = only.map((label) => {
     const c = all.find((x) => x.label === label);
     if (c) return c;
     const known = BUILT_IN_CANDIDATES.find((x) => x.label === label);
     if (known) resolveAllocator(known.allocator, '--only'); // says which package installs it
     throw new CliError(`Expected a candidate label for --only but received ${JSON.stringify(label)}; known here: ${labels.join(', ')}`);
   });
+  // The user's own candidates always run: --only picks among the built-in ones.
+  return [...picked, ...extra.filter((c) => !picked.includes(c))];
 }
 
 async function compareCommand(argv: string[]): Promise<void> {

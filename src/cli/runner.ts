@@ -57,7 +57,8 @@ function nodeOptions(existing: string | undefined, samplerPath: string): string 
 }
 
 function checkFromSampler(expected: AllocatorName, detected: AllocatorName, notes: string[]): AllocatorCheck {
-  const served = expected === 'unknown' ? (detected === 'glibc' ? false : null) : detected === expected;
+  // A library of unknown kind took effect when the C library's malloc no longer serves.
+  const served = expected === 'unknown' ? detected !== 'glibc' && detected !== 'musl' : detected === expected;
   return { expected, detected, served, how: 'sampler', notes };
 }
 
