@@ -1,11 +1,12 @@
 // allocator-stats run: real programs under real preloaded allocators. A Node workload sampled
 // from inside, a C program sampled from outside, exit codes and signals passed through, and
 // the figures held against what /proc said inside the same program.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonReport } from '../src/cli/export-json';
-import { buildAllocProgram, FIXTURES, hasGcc, procLines, runCli, startCli, tempDir } from './cli-helpers';
-import { ALLOCATOR_LIBRARIES, findLibrary, MiB, testIf } from './helpers';
+import { buildAllocProgram, CLI, FIXTURES, hasGcc, procLines, runCli, startCli, tempDir } from './cli-helpers';
+import { ALLOCATOR_LIBRARIES, commandExists, findLibrary, MiB, testIf } from './helpers';
 
 const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
 const withJemalloc = testIf(jemalloc !== null, 'libjemalloc2 not installed (apt-get install libjemalloc2)');
@@ -113,6 +114,20 @@ describe('allocator-stats run', () => {
     expect(r2.code).toBe(0);
     expect(readJson(bad).runs[0].allocatorCheck).toEqual({ detected: 'glibc', served: false, how: 'maps' });
     expect(r2.stderr).toContain('NOT serving');
+  });
+
+  testIf(commandExists('script'), 'needs script(1) for a terminal (apt-get install bsdutils)')('keeps a progress line on a terminal, and clears it', async () => {
+    // script(1) gives the command a pseudo-terminal and copies what reaches it to stdout.
+    const cli = `"${process.execPath}" "${CLI}" run --interval 100 -- "${process.execPath}" -e "setTimeout(() => {}, 800)"`;
+    const r = await new Promise<string>((resolve) => {
+      const child = spawn('script', ['-qec', cli, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.on('close', () => resolve(out));
+    });
+    expect(r).toMatch(/\r\x1b\[2Kglibc \d+\.\d s {2}RSS \d+\.\d MiB {2}held back \d+\.\d MiB/);
+    // Cleared before the summary.
+    expect(r).toMatch(/\r\x1b\[2Kallocator-stats: glibc/);
   });
 
   test('forwards SIGTERM to the program and exits with its exit code', async () => {
