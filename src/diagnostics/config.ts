@@ -1,5 +1,6 @@
 // Handler options, validated once, and the allocator configuration the endpoint reports.
 import { backendFor } from '../backends';
+import type { DoctorHandlerOptions } from '../doctor/endpoint';
 import { detectAllocator } from '../detect';
 import { typeError, withCode } from '../errors';
 import type { AllocatorInfo, RawValue } from '../types';
@@ -20,6 +21,10 @@ export interface DiagnosticHandlerOptions {
   token?: string;
   /** Prefix of the Prometheus metric names. Default 'allocator_'. */
   metricsPrefix?: string;
+  /** The monitor behind GET …/doctor (see docs/doctor.md). Default true; false turns the doctor off. */
+  monitor?: DoctorHandlerOptions['monitor'];
+  /** Thresholds of the endpoint's diagnosis (see docs/doctor.md). */
+  doctor?: DoctorHandlerOptions['doctor'];
 }
 
 export interface HandlerConfig {

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 
 const STYLE = `
-:root{--v8:#4e79a7;--alloc:#59a14f;--held:#e8771a;--other:#b9b2ad;--rss:#222;--fg:#1d2330;--muted:#5b6473;--bg:#f6f7f9;--card:#fff;--line:#dde1e6}
+:root{--v8:#4e79a7;--ab:#76b7b2;--alloc:#59a14f;--trim:#b3261e;--held:#e8771a;--other:#b9b2ad;--rss:#222;--fg:#1d2330;--muted:#5b6473;--bg:#f6f7f9;--card:#fff;--line:#dde1e6}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 header{padding:14px 22px;background:var(--card);border-bottom:1px solid var(--line);display:flex;gap:16px;align-items:baseline;flex-wrap:wrap}
@@ -37,6 +37,14 @@ button{font:inherit;padding:6px 14px;border-radius:6px;border:1px solid #2f5d8a;
 button:disabled{opacity:.6;cursor:default}
 #trimResult{color:var(--muted)}
 [hidden]{display:none!important}
+.sw.ab{background:var(--ab)}.sw.trim{background:var(--trim);width:3px}
+#history{width:100%;height:260px;display:block}
+.finding{border-left:4px solid var(--line);padding:6px 10px;margin:8px 0;background:#fafbfc}
+.finding.warning{border-color:#e8a100}.finding.critical{border-color:#b3261e}.finding.info{border-color:#4e79a7}
+.finding h3{font-size:14px;margin:0 0 4px}
+.finding .sev{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);margin-right:6px}
+.finding p{margin:4px 0}
+.finding details{margin:4px 0;color:var(--muted)}
 `;
 
 const SCRIPT = `
@@ -51,7 +59,7 @@ const SCRIPT = `
   var trimMode = 'off';
   var $ = function (id) { return document.getElementById(id); };
   var COLORS = {};
-  ['v8', 'alloc', 'held', 'other', 'rss'].forEach(function (k) {
+  ['v8', 'ab', 'alloc', 'held', 'other', 'rss', 'trim'].forEach(function (k) {
     COLORS[k] = getComputedStyle(document.documentElement).getPropertyValue('--' + k).trim();
   });
 
@@ -230,6 +238,117 @@ const SCRIPT = `
   }
   function schedule() { if (!timer && !document.hidden) timer = setTimeout(poll, refreshMs); }
 
+  // The doctor: findings and the parts of RSS over the monitor's window, served by the handler
+  // (GET doctor), so a page load shows the past. Trims are marked on that chart.
+  var doctor = null;
+  var doctorTimer = null;
+  var DOCTOR_MIN_MS = 2000;
+  var PARTS = [['v8Heap', 'v8'], ['arrayBuffers', 'ab'], ['nativeInUse', 'alloc'], ['heldBack', 'held'], ['other', 'other']];
+
+  function cell(tr, value) { var td = document.createElement('td'); td.textContent = value; tr.appendChild(td); }
+  function evidenceText(k, v) {
+    if (v === null || v === undefined) return 'unknown';
+    if (typeof v === 'number' && /Bytes$/.test(k)) return bytes(v);
+    if (typeof v === 'object') return JSON.stringify(v);
+    return String(v);
+  }
+  function renderFindings(d) {
+    var box = $('findings');
+    while (box.firstChild) box.removeChild(box.firstChild);
+    d.findings.forEach(function (f) {
+      var div = document.createElement('div'); div.className = 'finding ' + f.severity; div.setAttribute('data-id', f.id);
+      var h = document.createElement('h3');
+      var sev = document.createElement('span'); sev.className = 'sev'; sev.textContent = f.severity + ' \u00b7 ' + f.id;
+      h.appendChild(sev); h.appendChild(document.createTextNode(f.title)); div.appendChild(h);
+      var p = document.createElement('p'); p.textContent = f.summary; div.appendChild(p);
+      var det = document.createElement('details'); var sum = document.createElement('summary'); sum.textContent = 'evidence'; det.appendChild(sum);
+      var table = document.createElement('table'); var body = document.createElement('tbody');
+      Object.keys(f.evidence).forEach(function (k) { var tr = document.createElement('tr'); cell(tr, k); cell(tr, evidenceText(k, f.evidence[k])); body.appendChild(tr); });
+      table.appendChild(body); det.appendChild(table); div.appendChild(det);
+      if (f.advice.length) {
+        var ul = document.createElement('ul');
+        f.advice.forEach(function (a) { var li = document.createElement('li'); li.textContent = a; ul.appendChild(li); });
+        div.appendChild(ul);
+      }
+      box.appendChild(div);
+    });
+    var none = !d.findings.length;
+    var msg = none ? 'No findings.' : '';
+    if (d.notes && d.notes.length) msg += (msg ? ' ' : '') + d.notes.join(' ');
+    text('doctorNote', msg + ' Window: ' + d.window.samples + ' samples over ' + Math.round((d.window.end - d.window.start) / 1000) + ' s.');
+  }
+
+  function drawHistory() {
+    var c = $('history');
+    var dpr = window.devicePixelRatio || 1;
+    var w = c.clientWidth, h = c.clientHeight;
+    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) { c.width = Math.round(w * dpr); c.height = Math.round(h * dpr); }
+    var g = c.getContext('2d');
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, w, h);
+    var pts = doctor ? doctor.parts : [];
+    var L = 78, R = 12, T = 10, B = 26, pw = w - L - R, ph = h - T - B;
+    var top = 0;
+    pts.forEach(function (p) {
+      var sum = 0; PARTS.forEach(function (k) { sum += p[k[0]] || 0; });
+      top = Math.max(top, p.rss || 0, sum);
+    });
+    var ymax = niceMax(top * 1.05);
+    var t1 = pts.length ? pts[pts.length - 1].time : Date.now();
+    var t0 = pts.length ? pts[0].time : t1 - 60000;
+    var span = Math.max(1000, t1 - t0);
+    var x = function (t) { return L + ((t - t0) / span) * pw; };
+    var y = function (v) { return T + ph - (v / ymax) * ph; };
+    g.font = '12px system-ui, sans-serif'; g.fillStyle = '#5b6473'; g.strokeStyle = '#e3e6ea'; g.lineWidth = 1;
+    g.textAlign = 'right'; g.textBaseline = 'middle';
+    for (var i = 0; i <= 4; i++) { var v = (ymax * i) / 4, yy = Math.round(y(v)) + 0.5; g.beginPath(); g.moveTo(L, yy); g.lineTo(L + pw, yy); g.stroke(); g.fillText(bytes(v), L - 8, yy); }
+    g.textAlign = 'center'; g.textBaseline = 'top';
+    for (var k = 0; k <= 4; k++) { var tt = t0 + (span * k) / 4; g.fillText(new Date(tt).toLocaleTimeString(), x(tt), T + ph + 6); }
+    if (!pts.length) return;
+    var below = pts.map(function () { return 0; });
+    PARTS.forEach(function (part) {
+      var upper = pts.map(function (p, i) { return below[i] + (p[part[0]] || 0); });
+      g.beginPath();
+      pts.forEach(function (p, i) { i ? g.lineTo(x(p.time), y(upper[i])) : g.moveTo(x(p.time), y(upper[i])); });
+      for (var j = pts.length - 1; j >= 0; j--) g.lineTo(x(pts[j].time), y(below[j]));
+      g.closePath(); g.fillStyle = COLORS[part[1]]; g.fill();
+      below = upper;
+    });
+    g.beginPath(); g.strokeStyle = COLORS.rss; g.lineWidth = 2;
+    var started = false;
+    pts.forEach(function (p) { if (p.rss !== null) { started ? g.lineTo(x(p.time), y(p.rss)) : g.moveTo(x(p.time), y(p.rss)); started = true; } });
+    g.stroke();
+    var trims = pts.filter(function (p) { return p.trimmedBytes !== null && p.trimmedBytes !== undefined; });
+    g.strokeStyle = COLORS.trim; g.fillStyle = COLORS.trim; g.lineWidth = 2; g.textAlign = 'left';
+    trims.forEach(function (p) {
+      var xx = Math.round(x(p.time)) + 0.5;
+      g.setLineDash([4, 3]); g.beginPath(); g.moveTo(xx, T); g.lineTo(xx, T + ph); g.stroke(); g.setLineDash([]);
+      g.fillText('trim \u2212' + bytes(p.trimmedBytes), xx + 4, T + 2);
+    });
+    var released = trims.reduce(function (a, p) { return a + p.trimmedBytes; }, 0);
+    text('historyTrims', trims.length ? trims.length + ' trim' + (trims.length > 1 ? 's' : '') + ' in the window, released ' + bytes(released) : 'no trims in the window');
+  }
+
+  function pollDoctor() {
+    doctorTimer = null;
+    if (document.hidden) return;
+    fetch(base + 'doctor', { headers: { Accept: 'application/json' }, cache: 'no-store', credentials: 'same-origin' })
+      .then(function (r) {
+        if (r.status === 404) { $('doctorPanel').hidden = true; $('historyPanel').hidden = true; return null; }
+        if (!r.ok) throw new Error('HTTP ' + r.status);
+        return r.json();
+      })
+      .then(function (d) {
+        if (!d) return;
+        doctor = d;
+        $('doctorPanel').hidden = false; $('historyPanel').hidden = false;
+        renderFindings(d);
+        drawHistory();
+        doctorTimer = setTimeout(pollDoctor, Math.max(DOCTOR_MIN_MS, d.monitor.intervalMs));
+      })
+      .catch(function (e) { text('doctorNote', 'cannot read ' + base + 'doctor: ' + e.message); doctorTimer = setTimeout(pollDoctor, DOCTOR_MIN_MS); });
+  }
+
   $('trimForm').addEventListener('submit', function (event) {
     // The form only gathers the token; the request is a fetch, never a navigation.
     event.preventDefault();
@@ -253,14 +372,20 @@ const SCRIPT = `
           : 'nothing to trim: ' + r.notes.join('; '));
         if (timer) { clearTimeout(timer); timer = null; }
         poll();
+        if (doctorTimer) { clearTimeout(doctorTimer); doctorTimer = setTimeout(pollDoctor, DOCTOR_MIN_MS); }
       })
       .catch(function (e) { text('trimResult', 'failed: ' + e.message); })
       .then(function () { btn.disabled = false; });
   });
-  document.addEventListener('visibilitychange', function () { if (!document.hidden) poll(); });
-  window.addEventListener('resize', draw);
+  document.addEventListener('visibilitychange', function () {
+    if (document.hidden) return;
+    poll();
+    if (!doctorTimer) pollDoctor();
+  });
+  window.addEventListener('resize', function () { draw(); drawHistory(); });
   draw();
   poll();
+  pollDoctor();
 })();
 `;
 
@@ -277,6 +402,9 @@ const BODY = `
 </section>
 <section class="panel"><h2>RSS over time</h2><canvas id="chart" role="img" aria-label="RSS split into V8 heap, allocator allocated, held back and other"></canvas>
 <div class="legend"><span><i class="sw v8"></i>V8 heap</span><span><i class="sw alloc"></i>allocated through malloc</span><span><i class="sw held"></i>held back by the allocator</span><span><i class="sw other"></i>other</span><span><i class="sw rss"></i>RSS</span></div></section>
+<section class="panel" id="doctorPanel" hidden><h2>Doctor</h2><div id="findings"></div><p id="doctorNote"></p></section>
+<section class="panel" id="historyPanel" hidden><h2>Parts of RSS over the monitor's window</h2><canvas id="history" role="img" aria-label="RSS split into V8 heap, ArrayBuffers, malloc in use, held back and other over the monitor's window, trims marked"></canvas>
+<div class="legend"><span><i class="sw v8"></i>V8 heap</span><span><i class="sw ab"></i>ArrayBuffers</span><span><i class="sw alloc"></i>malloc in use (native)</span><span><i class="sw held"></i>held back</span><span><i class="sw other"></i>other</span><span><i class="sw rss"></i>RSS</span><span><i class="sw trim"></i>trim</span><span id="historyTrims"></span></div></section>
 <section class="panel" id="trimPanel" hidden><h2>Trim</h2><form id="trimForm" class="trimrow"><input id="token" type="password" autocomplete="off" placeholder="bearer token" aria-label="bearer token"><button id="trimButton" type="submit">Trim now</button><span id="trimResult"></span></form></section>
 <section class="cols">
 <div class="panel"><h2>Allocator</h2><table><tbody id="allocTable"></tbody></table></div>

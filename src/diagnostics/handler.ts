@@ -3,6 +3,7 @@
 // compared in constant time. Bounded URLs and bodies, no CORS, errors without stacks.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DOCTOR_HANDLER_OPTIONS, DoctorRoutes } from '../doctor/endpoint';
 import { trim } from '../trim';
 import type { TrimResult } from '../types';
 import { allocatorConfiguration, allocatorInfo, handlerConfig, type DiagnosticHandlerOptions, type HandlerConfig } from './config';
@@ -21,8 +22,15 @@ export const MAX_URL_LENGTH = 2048;
 export const MAX_BODY_BYTES = 1024;
 const REALM = 'Bearer realm="allocator-stats"';
 
-type Route = '/' | '/metrics' | '/dashboard' | '/trim';
-const ALLOW: Record<Route, string> = { '/': 'GET, HEAD', '/metrics': 'GET, HEAD', '/dashboard': 'GET, HEAD', '/trim': 'POST' };
+type Route = '/' | '/metrics' | '/dashboard' | '/trim' | '/doctor' | '/doctor/history';
+const ALLOW: Record<Route, string> = {
+  '/': 'GET, HEAD',
+  '/metrics': 'GET, HEAD',
+  '/dashboard': 'GET, HEAD',
+  '/trim': 'POST',
+  '/doctor': 'GET, HEAD',
+  '/doctor/history': 'GET, HEAD',
+};
 
 interface HttpError {
   status: number;
@@ -151,7 +159,10 @@ class Endpoint {
   private readonly tokenDigest: Buffer | null;
   private trimming: Promise<TrimResult> | null = null;
 
-  constructor(private readonly config: HandlerConfig) {
+  constructor(
+    private readonly config: HandlerConfig,
+    private readonly doctor: DoctorRoutes,
+  ) {
     this.tokenDigest = config.token === null ? null : digest(config.token);
   }
 
@@ -177,6 +188,11 @@ class Endpoint {
     }
     if (method !== 'POST' && Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
       sendError(req, res, { status: 413, code: 'ERR_BODY_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
+      return;
+    }
+    if (r === '/doctor' || r === '/doctor/history') {
+      const reply = this.doctor.serve(r);
+      send(req, res, reply.status, 'application/json; charset=utf-8', json(reply.body));
       return;
     }
     const run = r === '/trim' ? this.trim(req, res) : r === '/metrics' ? this.metrics(req, res) : this.page(req, res, r);
@@ -272,7 +288,8 @@ class Endpoint {
  * for other paths), or fastify (see the README).
  */
 export function createDiagnosticHandler(options?: DiagnosticHandlerOptions): DiagnosticHandler {
-  const endpoint = new Endpoint(handlerConfig(options));
+  const config = handlerConfig(options, 'options', DOCTOR_HANDLER_OPTIONS);
+  const endpoint = new Endpoint(config, new DoctorRoutes(options?.monitor, options?.doctor));
   return function diagnosticHandler(req, res, next) {
     try {
       endpoint.handle(req, res, typeof next === 'function' ? next : undefined);

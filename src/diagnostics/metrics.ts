@@ -25,6 +25,7 @@ export interface MetricDefinition {
 }
 
 const MS_PER_S = 1000;
+const SEVERITIES = ['info', 'warning', 'critical'] as const;
 
 function one(s: DiagnosticSnapshot, value: number | null | undefined, extra: Labels = {}): MetricPoint[] {
   if (value === null || value === undefined || !Number.isFinite(value)) return [];
@@ -88,4 +89,22 @@ export const METRICS: readonly MetricDefinition[] = [
   counter('autotrim_sample_duration_seconds_total', 'autotrim.sample.duration', 's', 'Time the auto-trimmer spent sampling.', (s) =>
     s.autoTrim ? s.autoTrim.sampleTimeMs / MS_PER_S : null,
   ),
+  {
+    prom: 'doctor_findings',
+    otel: 'doctor.findings',
+    unit: '{finding}',
+    type: 'gauge',
+    help: "The doctor's current findings by severity (absent when no monitor runs).",
+    labels: ['severity'],
+    points: (s) => (s.doctor ? SEVERITIES.flatMap((severity) => one(s, s.doctor!.findings.filter((f) => f.severity === severity).length, { severity })) : []),
+  },
+  {
+    prom: 'doctor_finding',
+    otel: 'doctor.finding',
+    unit: '1',
+    type: 'gauge',
+    help: 'One point (value 1) per current finding of the doctor, by id and severity.',
+    labels: ['id', 'severity'],
+    points: (s) => (s.doctor ? s.doctor.findings.flatMap((f) => one(s, 1, { id: f.id, severity: f.severity })) : []),
+  },
 ];

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { typeError } from '../errors';
 import { optionalBoolean, optionalInteger } from '../validate';
+import { DOCTOR_HANDLER_OPTIONS } from '../doctor/endpoint';
 import { handlerConfig, type DiagnosticHandlerOptions } from './config';
 import { createDiagnosticHandler } from './handler';
 
@@ -38,7 +39,7 @@ export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<Dia
   let keep: boolean;
   let prefix: string;
   try {
-    const config = handlerConfig(options, 'options', SERVER_OPTIONS);
+    const config = handlerConfig(options, 'options', [...SERVER_OPTIONS, ...DOCTOR_HANDLER_OPTIONS]);
     const o = (options ?? {}) as ServeDiagnosticsOptions;
     port = optionalInteger(o.port, 'options.port', 0, 0, 65535);
     if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) throw typeError('a host name or address', 'options.host', o.host);

@@ -1,6 +1,8 @@
 // One sample shared by every reader (endpoint, prom-client, OpenTelemetry): a burst of scrapes
 // reuses the cached sample or joins the one in flight instead of walking the allocator again.
 import { autoTrimTotals, type AutoTrimTotals } from '../autotrim';
+import { currentDiagnosis } from '../doctor/endpoint';
+import type { Diagnosis } from '../doctor/types';
 import { allocatorStats } from '../stats';
 import { trimEvents, trimTotals, type TrimTotals } from '../trim';
 import type { MemoryStats } from '../types';
@@ -11,6 +13,8 @@ export interface DiagnosticSnapshot {
   trims: TrimTotals;
   /** null when no auto-trimmer was started in this thread. */
   autoTrim: AutoTrimTotals | null;
+  /** The diagnosis of the monitor running in this thread; null when none runs. */
+  doctor: Diagnosis | null;
 }
 
 let last: { stats: MemoryStats; at: number } | null = null;
@@ -48,5 +52,5 @@ trimEvents.on('trim', invalidateSharedStats);
 export async function snapshot(maxAgeMs: number): Promise<DiagnosticSnapshot> {
   const stats = await sharedStats(maxAgeMs);
   // Totals are cheap counters: always current, even when the sample is cached.
-  return { stats, trims: trimTotals(), autoTrim: autoTrimTotals() };
+  return { stats, trims: trimTotals(), autoTrim: autoTrimTotals(), doctor: currentDiagnosis() };
 }

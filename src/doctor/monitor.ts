@@ -103,6 +103,9 @@ class MemoryMonitor implements Monitor {
       return;
     }
     config.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    // Detection runs once per process: do it now rather than inside the first sample, whose cost
+    // would otherwise stretch the interval after it far beyond what sampling really costs.
+    allocatorIdentity();
     trimEvents.on('trim', this.#onTrim);
     // GC time costs nothing to collect: the entries arrive whether or not we sum them.
     this.#gcObserver = new PerformanceObserver((list) => {

@@ -73,9 +73,14 @@ export function growing(tr: Trend | null, t: Thresholds): boolean {
 /** A part rose above the floor and fell back by most of its rise. */
 export function drained(tr: Trend | null, t: Thresholds): boolean {
   if (!tr) return false;
-  const rise = tr.peak - tr.start;
+  const rise = tr.peak - lowBeforePeak(tr);
   const last = tr.points[tr.points.length - 1];
   return rise >= t.growthMinBytes && tr.peakTime < last.t && tr.peak - tr.end >= t.drainMinFraction * rise;
+}
+
+/** The lowest bucket value up to the peak: where the rise started. */
+export function lowBeforePeak(tr: Trend): number {
+  return Math.min(...tr.points.filter((p) => p.t <= tr.peakTime).map((p) => p.v));
 }
 
 export function mib(bytes: number | null | undefined): string {
@@ -201,7 +206,8 @@ export function backlog(a: Analysis, t: Thresholds, growthFound: boolean): Findi
   if (!tr) return null;
   const gauges = followingGauges(a);
   if (drained(tr, t)) {
-    const rise = tr.peak - tr.start;
+    const low = lowBeforePeak(tr);
+    const rise = tr.peak - low;
     const fell = tr.peak - tr.end;
     const startT = a.samples[0].time;
     const endT = a.samples[a.samples.length - 1].time;
@@ -214,11 +220,11 @@ export function backlog(a: Analysis, t: Thresholds, growthFound: boolean): Findi
       title: 'A backlog built up and drained: not a leak',
       summary:
         `In-use memory (V8 heap plus malloc in use) rose by ${mib(rise)} to a peak at ${peakAt} and then fell back by ${mib(fell)} ` +
-        `(${Math.round((fell / rise) * 100)} % of the rise) once the work drained` +
+        `(${fell >= rise ? 'all' : `${Math.round((fell / rise) * 100)} %`} of the rise) once the work drained` +
         (gauges.length ? `, following ${gauges.map((g) => `'${g.name}'`).join(', ')}` : '') +
         '. Memory that comes back when the work is done was held by work in progress, not leaked.',
       evidence: {
-        startBytes: Math.round(tr.start),
+        startBytes: Math.round(low),
         peakBytes: Math.round(tr.peak),
         endBytes: Math.round(tr.end),
         riseBytes: Math.round(rise),
@@ -289,7 +295,7 @@ export function retentionAdvice(name: AllocatorName, context: DiagnoseContext, r
         );
       }
       if (trimAdvice) advice.push(`${trimAdvice} On jemalloc a trim purges every arena (arena.4096.purge).`);
-      if (!envHas(env.MALLOC_CONF, /dirty_decay_ms/)) advice.push('A shorter decay returns pages sooner: MALLOC_CONF=dirty_decay_ms:1000,muzzy_decay_ms:0 (default 10 s).');
+      if (!envHas(env.MALLOC_CONF, /dirty_decay_ms/)) advice.push('A shorter decay returns pages sooner: add dirty_decay_ms:1000,muzzy_decay_ms:0 to MALLOC_CONF (the default decay is 10 s).');
       break;
     case 'tcmalloc': {
       const rate = Number(env.TCMALLOC_RELEASE_RATE);
@@ -317,7 +323,7 @@ export function allocatorRetention(a: Analysis, t: Thresholds, context: Diagnose
   if (!a.enough || !last || !a.heldBack) return null;
   // The held-back level at the end of the window (median of the last bucket): one sample right
   // after a free would overstate it.
-  const heldBack = a.heldBack.end;
+  const heldBack = Math.round(a.heldBack.end);
   const rss = last.rss ?? last.rssAnon;
   if (heldBack < t.retentionMinBytes || rss === null || heldBack / rss < t.retentionMinShare) return null;
   if (growing(a.inUse, t)) return null;
@@ -336,7 +342,7 @@ export function allocatorRetention(a: Analysis, t: Thresholds, context: Diagnose
         : `A trim would return about ${mib(releasable)}; ${mib(fragmentation)} is fragmentation (free space inside pages still partly used) that no trim returns.`) +
       ' Heap snapshots show none of this: it is not held by the program.',
     evidence: {
-      heldBackBytes: Math.round(heldBack),
+      heldBackBytes: heldBack,
       releasableBytes: releasable,
       fragmentationBytes: fragmentation,
       rssBytes: rss,

@@ -34,7 +34,7 @@ export type BucketStat = 'min' | 'median' | 'max';
 
 /**
  * Cuts the time span into `count` equal buckets and keeps one point per non-empty bucket:
- * the minimum, median or maximum value, at the bucket's median time.
+ * the minimum, median or maximum value, at the bucket's median time (whole milliseconds).
  */
 export function buckets(points: readonly Point[], count: number, stat: BucketStat): Point[] {
   if (points.length === 0 || count < 1) return [];
@@ -43,7 +43,7 @@ export function buckets(points: readonly Point[], count: number, stat: BucketSta
   if (span <= 0) return [{ t: start, v: pick(points.map((p) => p.v), stat) }];
   const groups: Point[][] = Array.from({ length: count }, () => []);
   for (const p of points) groups[Math.min(count - 1, Math.floor(((p.t - start) / span) * count))].push(p);
-  return groups.filter((g) => g.length > 0).map((g) => ({ t: median(g.map((p) => p.t)), v: pick(g.map((p) => p.v), stat) }));
+  return groups.filter((g) => g.length > 0).map((g) => ({ t: Math.round(median(g.map((p) => p.t))), v: pick(g.map((p) => p.v), stat) }));
 }
 
 function pick(values: number[], stat: BucketStat): number {

@@ -1,0 +1,90 @@
+// The doctor behind the diagnostic endpoint: the handler keeps a monitor (opt-out with
+// monitor: false) and serves GET …/doctor (the diagnosis, parts of RSS over the window
+// included) and GET …/doctor/history (the raw samples and the monitor's own cost).
+import { typeError } from '../errors';
+import { diagnose } from './diagnose';
+import { createMonitor, runningMonitor } from './monitor';
+import { DEFAULT_THRESHOLDS } from './thresholds';
+import type { DiagnoseThresholds, Diagnosis, Monitor, MonitorOptions } from './types';
+
+/** Handler options this module reads. */
+export const DOCTOR_HANDLER_OPTIONS = ['monitor', 'doctor'] as const;
+
+export interface DoctorHandlerOptions {
+  /**
+   * The monitor behind GET …/doctor: true (default) uses the monitor running in this thread or
+   * starts one with default options; an options object starts one with those; a Monitor is used
+   * as is; false serves no doctor.
+   */
+  monitor?: boolean | MonitorOptions | Monitor;
+  /** Thresholds for the endpoint's diagnosis (diagnose() options without context and now). */
+  doctor?: DiagnoseThresholds;
+}
+
+export interface DoctorReply {
+  status: number;
+  body: unknown;
+}
+
+function isMonitor(v: unknown): v is Monitor {
+  return typeof v === 'object' && v !== null && typeof (v as Monitor).samples === 'function' && typeof (v as Monitor).context === 'function';
+}
+
+// One diagnosis per new sample: scrapes and page polls between samples reuse it.
+const cache = new WeakMap<Monitor, { key: string; diagnosis: Diagnosis }>();
+// The thresholds of the last handler that set them, so metrics judge as its page does.
+let endpointThresholds: DiagnoseThresholds = {};
+
+export function diagnosisOf(monitor: Monitor, thresholds: DiagnoseThresholds = endpointThresholds): Diagnosis {
+  const samples = monitor.samples();
+  const key = `${samples.length}:${samples.length ? samples[samples.length - 1].time : 0}:${JSON.stringify(thresholds)}`;
+  const hit = cache.get(monitor);
+  if (hit && hit.key === key) return hit.diagnosis;
+  const diagnosis = diagnose(samples, { ...thresholds, context: monitor.context() });
+  cache.set(monitor, { key, diagnosis });
+  return diagnosis;
+}
+
+function thresholdsOption(value: unknown, name: string): DiagnoseThresholds {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError('an object of diagnose() thresholds', name, value);
+  // diagnose() validates every value: run it once on no samples so bad thresholds fail here, at setup.
+  diagnose([], value as DiagnoseThresholds);
+  for (const key of Object.keys(value)) if (!(key in DEFAULT_THRESHOLDS)) throw typeError('a diagnose() threshold', `${name}.${key}`, key);
+  return { ...(value as DiagnoseThresholds) };
+}
+
+/** The diagnosis of the monitor running in this thread, or null when none runs (for metrics). */
+export function currentDiagnosis(): Diagnosis | null {
+  const m = runningMonitor();
+  return m ? diagnosisOf(m) : null;
+}
+
+export class DoctorRoutes {
+  readonly #monitor: Monitor | null;
+  readonly #thresholds: DiagnoseThresholds;
+
+  constructor(option: unknown, doctor: unknown, name = 'options') {
+    this.#thresholds = thresholdsOption(doctor, `${name}.doctor`);
+    if (doctor !== undefined) endpointThresholds = this.#thresholds;
+    if (option === false) {
+      this.#monitor = null;
+    } else if (isMonitor(option)) {
+      this.#monitor = option;
+    } else if (option === undefined || option === true) {
+      this.#monitor = runningMonitor() ?? createMonitor();
+    } else if (typeof option === 'object' && option !== null && !Array.isArray(option)) {
+      this.#monitor = runningMonitor() ?? createMonitor(option as MonitorOptions);
+    } else {
+      throw typeError('a boolean, a Monitor or monitor options', `${name}.monitor`, option);
+    }
+  }
+
+  /** Answers GET …/doctor and GET …/doctor/history. */
+  serve(route: '/doctor' | '/doctor/history'): DoctorReply {
+    const m = this.#monitor;
+    if (!m) return { status: 404, body: { error: 'the doctor is off on this endpoint (monitor: false)', code: 'ERR_DOCTOR_DISABLED' } };
+    if (route === '/doctor/history') return { status: 200, body: { samples: m.samples(), monitor: m.totals() } };
+    return { status: 200, body: { ...diagnosisOf(m, this.#thresholds), monitor: m.totals() } };
+  }
+}

@@ -1,0 +1,40 @@
+// The doctor on real children whose memory rises and falls: a backlog between threads that
+// drains, glibc keeping what worker threads freed, and a healthy steady process (silent).
+import { alarms, ids, runScenario } from './doctor-helpers';
+import { MiB } from './helpers';
+
+describe('doctor on processes that are not leaking', () => {
+  test('a worker-thread backlog that grows then drains is a backlog, following the tracked queue, not a leak', async () => {
+    const r = await runScenario('doctor-backlog');
+    expect(ids(r)).toContain('backlog');
+    // It drained: no growth verdict of any kind.
+    expect(alarms(r).filter((id) => id.endsWith('-growth'))).toEqual([]);
+    const f = r.findings.find((x) => x.id === 'backlog')!;
+    expect(f.severity).toBe('info');
+    expect(f.evidence.riseBytes as number).toBeGreaterThan(16 * MiB);
+    expect(f.evidence.fellBackBytes as number).toBeGreaterThanOrEqual((f.evidence.riseBytes as number) / 2);
+    expect((f.evidence.gauges as Array<{ name: string }>).map((g) => g.name)).toEqual(['queue']);
+    expect(r.peakQueue as number).toBeGreaterThan(100);
+  });
+
+  test('glibc retention after worker churn is allocator-retention with per-allocator advice, and no growth', async () => {
+    const r = await runScenario('doctor-retention', { env: { MALLOC_ARENA_MAX: '8' } });
+    expect(alarms(r)).toEqual(['allocator-retention']);
+    const f = r.findings.find((x) => x.id === 'allocator-retention')!;
+    expect(f.title).toMatch(/^glibc/);
+    expect(f.evidence.heldBackBytes as number).toBeGreaterThan(64 * MiB);
+    expect(f.evidence.releasableBytes as number).toBeGreaterThan(0);
+    expect(f.evidence.fragmentationBytes).toBe((f.evidence.heldBackBytes as number) - (f.evidence.releasableBytes as number));
+    expect(f.advice.join('\n')).toMatch(/trim\(\)/);
+    // MALLOC_ARENA_MAX is set in this child (8: more arenas than its 5 threads use): never advise what is already in effect.
+    expect(f.advice.join('\n')).not.toContain('MALLOC_ARENA_MAX=2');
+  });
+
+  test('a healthy steady process gets no warning and no critical finding', async () => {
+    const r = await runScenario('doctor-healthy');
+    expect(alarms(r)).toEqual([]);
+    // It judged a full window: silence is a verdict, not a lack of data.
+    expect(r.notes).toEqual([]);
+    expect(r.window.samples).toBeGreaterThanOrEqual(12);
+  });
+});
