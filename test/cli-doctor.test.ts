@@ -1,5 +1,5 @@
-// allocator-stats doctor <url>: the client of the endpoint's doctor route, against a running
-// service that diagnoses itself with the real monitor and diagnose().
+// allocator-stats doctor <url>: the client of the diagnostic endpoint's doctor route, against a
+// running service with serveDiagnostics() and its monitor.
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -11,10 +11,14 @@ let service: ChildProcess;
 let base: string;
 beforeAll(async () => {
   service = spawn(process.execPath, [path.join(FIXTURES, 'cli-doctor-service.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) => service.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  base = `http://127.0.0.1:${port}`;
-  // Let its monitor take a few samples.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const url = await new Promise<string>((resolve) => service.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  base = new URL(url).origin;
+  // Until its doctor sees the heap growth (it needs a window of samples first).
+  for (let i = 0; i < 120; i++) {
+    const d = (await (await fetch(`${base}/debug/memory/doctor`)).json()) as Diagnosis;
+    if (d.findings.some((f) => f.id === 'js-heap-growth')) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 });
 afterAll(() => service.kill('SIGKILL'));
 
@@ -31,13 +35,14 @@ describe('allocator-stats doctor', () => {
     const text = await runCli(['doctor', `${base}/debug/memory`]);
     expect(text.stderr).toBe('');
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(new RegExp(`^allocator-stats doctor: ${base}/debug/memory/doctor\n  \\d+ samples over \\d+ s\n`));
+    expect(text.stdout).toMatch(new RegExp(`^allocator-stats doctor: ${base}/debug/memory/doctor\n  \\d+ samples over \\d+ s; sampling cost \\d+\\.\\d+ % of a core\n`));
 
     const json = await runCli(['doctor', '--json', base]);
     expect(json.code).toBe(0);
     const answer = JSON.parse(json.stdout) as Diagnosis;
     expect(Array.isArray(answer.findings)).toBe(true);
     expect(answer.window.samples).toBeGreaterThan(3);
+    expect(answer.findings.map((f) => f.id)).toContain('js-heap-growth');
     for (const f of answer.findings) expect(text.stdout).toContain(`[${f.severity}] ${f.id}: ${f.title}`);
   });
 

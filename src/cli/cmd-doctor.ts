@@ -27,12 +27,15 @@ interface DoctorAnswer {
   findings?: CliFinding[];
   window?: { start: number; end: number; samples: number };
   notes?: string[];
+  /** The endpoint's monitor: what its sampling costs the service. */
+  monitor?: { costShare?: number; intervalMs?: number };
 }
 
 export function formatDiagnosis(answer: DoctorAnswer, url: URL): string {
   const lines = [`allocator-stats doctor: ${url.href}`];
   if (answer.window) {
-    lines.push(`  ${answer.window.samples} samples over ${((answer.window.end - answer.window.start) / 1000).toFixed(0)} s`);
+    const cost = typeof answer.monitor?.costShare === 'number' ? `; sampling cost ${(answer.monitor.costShare * 100).toFixed(3)} % of a core` : '';
+    lines.push(`  ${answer.window.samples} samples over ${((answer.window.end - answer.window.start) / 1000).toFixed(0)} s${cost}`);
   }
   const findings = answer.findings ?? [];
   if (findings.length === 0) lines.push('  no findings');
