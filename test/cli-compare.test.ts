@@ -72,8 +72,9 @@ describe('allocator-stats compare', () => {
     expect(procs).toHaveLength(2);
     json.runs.forEach((run, i) => {
       expect(Math.abs(run.rss.final! - procs[i].rss!)).toBeLessThanOrEqual(2 * MiB);
-      expect(run.rss.peak!).toBeLessThanOrEqual(procs[i].hwm);
-      expect(run.rss.peak!).toBeGreaterThanOrEqual(procs[i].hwm - 2 * MiB);
+      // The kernel updates VmHWM lazily (a trim's madvise can drop RSS below a peak it never
+      // recorded), so the peak is the larger of VmHWM and every RSS sample: close to VmHWM.
+      expect(Math.abs(run.rss.peak! - procs[i].hwm)).toBeLessThanOrEqual(2 * MiB);
     });
     // The table, ranked 1 and 2, in the terminal and in Markdown.
     expect(stderr).toMatch(/\n1\s+(glibc|jemalloc)\s/);

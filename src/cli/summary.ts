@@ -14,6 +14,11 @@ export function median(values: readonly number[]): number | null {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/**
+ * Peak: the larger of the kernel's VmHWM and every RSS sample (VmHWM is updated lazily; RSS
+ * dropped by madvise, as a trim does, can leave it below a peak a sample saw). Steady: the
+ * median over the last STEADY_WINDOW_FRACTION of the run. Final: the last sample.
+ */
 export function rssFigures(
   samples: readonly WireSample[],
   hwm: number | null,
