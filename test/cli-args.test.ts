@@ -12,10 +12,17 @@ describe('allocator-stats arguments', () => {
     expect(r.stdout.trim()).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
   });
 
-  test.each(['run', 'compare', 'doctor', 'allocators'])('%s --help', async (command) => {
+  test.each(['run', 'compare', 'doctor', 'allocators'])('%s --help and -h', async (command) => {
+    const short = await runCli([command, '-h']);
     const r = await runCli([command, '--help']);
+    expect(short.stdout).toBe(r.stdout);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`Usage: allocator-stats ${command}`);
+  });
+
+  test('without --, the program starts at the first argument that is not an option, and keeps its own options', async () => {
+    const r = await runCli(['run', '--quiet', '--interval', '100', 'echo', 'hi', '--port', '3000']);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, 'hi --port 3000\n', '']);
   });
 
   test('no command: the overview and exit 2', async () => {

@@ -14,16 +14,25 @@ export interface Parsed {
   rest: string[] | null;
 }
 
-export function parseArgs(argv: readonly string[], specs: Record<string, OptionSpec>, command: string): Parsed {
+/**
+ * With `programAtPositional`, the first argument that is not an option starts the program to run
+ * (`run node app.js --port 3000`: --port is the program's), as `--` does.
+ */
+export function parseArgs(argv: readonly string[], specs: Record<string, OptionSpec>, command: string, programAtPositional = false): Parsed {
   const options: Parsed['options'] = {};
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') return { options, positionals, rest: argv.slice(i + 1) };
-    if (!arg.startsWith('--') || arg === '--') {
-      if (arg.startsWith('-') && arg.length > 1 && arg !== '-h') {
+    if (arg === '-h' && specs.help) {
+      options.help = true;
+      continue;
+    }
+    if (!arg.startsWith('--')) {
+      if (arg.startsWith('-') && arg.length > 1) {
         throw new CliError(`Unknown option ${JSON.stringify(arg)} for allocator-stats ${command}; see allocator-stats ${command} --help`);
       }
+      if (programAtPositional) return { options, positionals, rest: argv.slice(i) };
       positionals.push(arg);
       continue;
     }

@@ -111,9 +111,8 @@ function intervalOf(p: Parsed): number {
 }
 
 function commandOf(p: Parsed, name: string): string[] {
-  const command = p.rest ?? p.positionals;
+  const command = p.rest;
   if (!command || command.length === 0) throw new CliError(`Expected a command to run for allocator-stats ${name} but received nothing (allocator-stats ${name} [options] -- <command> [args…])`);
-  if (p.rest && p.positionals.length) throw new CliError(`Expected options before -- but received ${JSON.stringify(p.positionals[0])}`);
   return command;
 }
 
@@ -167,7 +166,7 @@ function exitLike(run: RunRecord): void {
 }
 
 async function runCommand(argv: string[]): Promise<void> {
-  const p = parseArgs(argv, { ...COMMON, allocator: { value: true }, env: { value: true, repeatable: true }, label: { value: true } }, 'run');
+  const p = parseArgs(argv, { ...COMMON, allocator: { value: true }, env: { value: true, repeatable: true }, label: { value: true } }, 'run', true);
   if (p.options.help) return void process.stdout.write(`${HELP.run}\n`);
   const command = commandOf(p, 'run');
   const allocator = typeof p.options.allocator === 'string' ? p.options.allocator : 'glibc';
@@ -226,7 +225,7 @@ function candidatesOf(p: Parsed): Candidate[] {
 }
 
 async function compareCommand(argv: string[]): Promise<void> {
-  const p = parseArgs(argv, { ...COMMON, only: { value: true }, candidate: { value: true, repeatable: true }, runs: { value: true } }, 'compare');
+  const p = parseArgs(argv, { ...COMMON, only: { value: true }, candidate: { value: true, repeatable: true }, runs: { value: true } }, 'compare', true);
   if (p.options.help) return void process.stdout.write(`${HELP.compare}\n`);
   const command = commandOf(p, 'compare');
   const candidates = candidatesOf(p);

@@ -232,11 +232,11 @@ export function startRun(options: RunOptions): ActiveRun {
 
 /** Installs forwarding of signals to whatever run is active; returns the uninstaller. */
 export function forwardSignals(active: () => ActiveRun | null, onSignal?: (signal: NodeJS.Signals) => void): () => void {
-  const fromTerminal = Boolean(process.stdin.isTTY);
+  // On a terminal, ^C and ^\ reach the whole foreground process group, the program included.
+  const fromTerminal = Boolean(process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY);
   const handlers = FORWARDED_SIGNALS.map((signal) => {
     const handler = (): void => {
       onSignal?.(signal);
-      // A terminal delivers ^C and ^\ to the whole foreground group: the program has it already.
       if (fromTerminal && TERMINAL_SIGNALS.includes(signal)) return;
       active()?.kill(signal);
     };
