@@ -1,6 +1,7 @@
 // allocator-stats: help, version, the allocators here, and clear errors with a non-zero exit.
 import fs from 'node:fs';
 import path from 'node:path';
+import { allocatorEntry, installHint } from '../src/cli/allocators';
 import type { InstalledAllocator } from '../src/cli/cmd-allocators';
 import { runCli } from './cli-helpers';
 import { ALLOCATOR_LIBRARIES, findLibrary, ROOT, testIf } from './helpers';
@@ -54,6 +55,12 @@ describe('allocator-stats arguments', () => {
     expect(r.stderr.startsWith('allocator-stats: ')).toBe(true);
     expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack
     expect(r.code).toBe(code);
+  });
+
+  test('a missing allocator names the package that installs it on Debian/Ubuntu and Alpine', () => {
+    expect(installHint(allocatorEntry('jemalloc')!)).toBe('apt-get install libjemalloc2 (Debian/Ubuntu) or apk add jemalloc (Alpine)');
+    expect(installHint(allocatorEntry('tcmalloc')!)).toBe('apt-get install libtcmalloc-minimal4 (Debian/Ubuntu) or apk add gperftools (Alpine)');
+    expect(installHint(allocatorEntry('mimalloc')!)).toBe('apt-get install libmimalloc2.0 (Debian/Ubuntu) or apk add mimalloc2 (Alpine)');
   });
 
   const all = Object.values(ALLOCATOR_LIBRARIES).every((f) => findLibrary(f) !== null);

@@ -81,7 +81,7 @@ function niceStep(max: number, ticks: number): number {
   return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? raw;
 }
 
-function chart(run: RunRecord, maxT: number, maxY: number, index: number): string {
+function chart(run: RunRecord, maxT: number, maxY: number, index: number, of: { k: number; n: number }): string {
   const { layers, points: pts } = points(run);
   const x = (t: number): number => PAD.left + (t / maxT) * (W - PAD.left - PAD.right);
   const y = (v: number): number => H - PAD.bottom - (v / maxY) * (H - PAD.top - PAD.bottom);
@@ -127,7 +127,7 @@ function chart(run: RunRecord, maxT: number, maxY: number, index: number): strin
   ].join('');
   const check = run.check.served === true ? 'verified' : run.check.served === false ? `not served: ${run.check.detected ?? '?'} did` : 'not verified';
   return `<figure class="run" id="run-${index}">
-<figcaption><b>${esc(run.label)}</b> — ${esc(run.allocator.name)}${run.allocator.version ? ` ${esc(run.allocator.version)}` : ''} (${esc(check)}),
+<figcaption><b>${esc(run.label)}</b>${of.n > 1 ? ` run ${of.k} of ${of.n}` : ''} — ${esc(run.allocator.name)}${run.allocator.version ? ` ${esc(run.allocator.version)}` : ''} (${esc(check)}),
 exit ${run.exitCode ?? esc(String(run.signal))}, ${(run.wallMs / 1000).toFixed(2)} s, ${run.samples.length} samples ${run.source === 'node' ? 'from inside' : 'from /proc'}</figcaption>
 <svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="memory of ${esc(run.label)} over time">${parts.join('')}</svg>
 <div class="legend">${legend}</div>
@@ -178,7 +178,7 @@ ${rows}
 </tbody></table>
 <p class="note">Steady RSS: the median over the last third of a run. ± : standard deviation over runs. All charts share one time axis and one RSS axis.</p>
 <div class="runs">
-${runs.map((r, i) => chart(r, maxT, maxY, i)).join('\n')}
+${runs.map((r, i) => chart(r, maxT, maxY, i, { k: runs.slice(0, i + 1).filter((x) => x.label === r.label).length, n: runs.filter((x) => x.label === r.label).length })).join('\n')}
 </div>
 ${findings ? `<h2>Findings</h2>${findings}` : '<h2>Findings</h2><p>none</p>'}
 </body></html>
