@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonReport } from '../src/cli/export-json';
 import { buildAllocProgram, CLI, FIXTURES, hasGcc, procLines, runCli, startCli, tempDir } from './cli-helpers';
-import { ALLOCATOR_LIBRARIES, commandExists, findLibrary, MiB, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, commandExists, findLibrary, MiB, ROOT, testIf } from './helpers';
 
 const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
 const withJemalloc = testIf(jemalloc !== null, 'libjemalloc2 not installed (apt-get install libjemalloc2)');
@@ -68,6 +68,16 @@ describe('allocator-stats run', () => {
     expect(run.rss.steady!).toBeGreaterThan(0);
     expect(run.rss.steady!).toBeLessThanOrEqual(run.rss.peak!);
     expect(run.wallMs).toBeGreaterThan(1200);
+  });
+
+  test('judges a run of seconds: glibc keeping the memory of idle workers is allocator-retention', async () => {
+    const out = path.join(dir, 'retention.json');
+    const r = await runCli(['run', '--interval', '200', '--export-json', out, '--', process.execPath, path.join(ROOT, 'scripts', 'churn-idle.js'), '4', '48', '4']);
+    expect(r.code).toBe(0);
+    const run = readJson(out).runs[0];
+    const retention = run.findings.find((f) => f.id === 'allocator-retention');
+    expect(retention).toBeDefined();
+    expect(r.stderr).toContain(`[${retention!.severity}] allocator-retention: ${retention!.title}`);
   });
 
   test('finds the Node program under a shell that forks it, and measures that process', async () => {

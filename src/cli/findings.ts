@@ -1,9 +1,20 @@
 // The doctor's findings on one run: the CLI's samples as MonitorSamples, the run's facts as a
 // DiagnoseContext.
 import { diagnose } from '../doctor/diagnose';
+import { GRACE_MS, MIN_WINDOW_MS } from '../doctor/thresholds';
 import type { DiagnoseContext, MonitorSample, RssParts } from '../doctor/types';
 import type { AllocatorName } from '../types';
 import type { CliFinding, RunRecord } from './model';
+
+/**
+ * A CLI run is a whole program's life, often seconds, where the doctor's server-sized start-up
+ * grace (30 s) and shortest window (60 s) would leave no verdict at all. Scaled to the run: its
+ * first tenth counts as start-up, and a window of half the run is long enough. The minimum
+ * number of samples and the trend test stay as the doctor has them, so a short run still needs
+ * enough samples (a shorter --interval) and a significant trend.
+ */
+export const RUN_GRACE_FRACTION = 0.1;
+export const RUN_MIN_WINDOW_FRACTION = 0.5;
 
 const CONTEXT_ENV = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY'] as const;
 
@@ -44,7 +55,13 @@ export function diagnoseRun(run: RunRecord): { findings: CliFinding[]; parts: Rs
     threads: run.threads,
     backgroundThread: run.backgroundThread,
   };
-  const d = diagnose(monitorSamples(run), { context });
+  const samples = monitorSamples(run);
+  const span = samples.length ? samples[samples.length - 1].time - run.startTime : 0;
+  const d = diagnose(samples, {
+    context,
+    graceMs: Math.min(GRACE_MS, Math.round(span * RUN_GRACE_FRACTION)),
+    minWindowMs: Math.min(MIN_WINDOW_MS, Math.round(span * RUN_MIN_WINDOW_FRACTION)),
+  });
   return {
     findings: d.findings.map((f) => ({ id: f.id, severity: f.severity, title: f.title, summary: f.summary, evidence: f.evidence, advice: f.advice })),
     parts: d.parts,
