@@ -42,6 +42,7 @@ describe('allocator-stats arguments', () => {
     [['run', '--env', 'NOEQUALS', '--', 'true'], 2, /Expected KEY=VALUE for --env but received "NOEQUALS"/],
     [['run', '--frob', '--', 'true'], 2, /Unknown option --frob for allocator-stats run/],
     [['run', '--', '/nonexistent/program'], 127, /cannot start "\/nonexistent\/program": command not found/],
+    [['run', '--export-json', '/nonexistent/dir/r.json', '--', 'true'], 2, /Expected a file in an existing directory for --export-json but received "\/nonexistent\/dir\/r.json"/],
     [['compare', '--only', 'nosuch', '--', 'true'], 2, /Expected a candidate label for --only but received "nosuch"/],
     [['compare', '--candidate', 'no-allocator', '--', 'true'], 2, /Expected '<label>=<allocator>\[ KEY=VALUE…\]' for --candidate/],
     [['compare', '--candidate', 'glibc=glibc', '--', 'true'], 2, /Expected unique candidate labels but received "glibc" twice/],

@@ -88,7 +88,23 @@ it) and how to install the missing ones.`,
 };
 
 function write(file: string, text: string): void {
-  fs.writeFileSync(path.resolve(file), text);
+  try {
+    fs.writeFileSync(path.resolve(file), text);
+  } catch (error) {
+    throw new CliError(`cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1);
+  }
+}
+
+/** Checked before the program runs, so that a typo does not cost a whole compare. */
+function checkExports(p: Parsed): void {
+  for (const name of Object.keys(EXPORTS)) {
+    const file = p.options[name];
+    if (file === undefined) continue;
+    const dir = path.dirname(path.resolve(String(file)));
+    if (typeof file !== 'string' || file === '' || !fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+      throw new CliError(`Expected a file in an existing directory for --${name} but received ${JSON.stringify(file)}`);
+    }
+  }
 }
 
 function progress(enabled: boolean): { line: (text: string) => void; done: () => void } {
@@ -169,6 +185,7 @@ async function runCommand(argv: string[]): Promise<void> {
   const p = parseArgs(argv, { ...COMMON, allocator: { value: true }, env: { value: true, repeatable: true }, label: { value: true } }, 'run', true);
   if (p.options.help) return void process.stdout.write(`${HELP.run}\n`);
   const command = commandOf(p, 'run');
+  checkExports(p);
   const allocator = typeof p.options.allocator === 'string' ? p.options.allocator : 'glibc';
   const env: Record<string, string> = {};
   for (const e of (p.options.env as string[] | undefined) ?? []) {
@@ -228,6 +245,7 @@ async function compareCommand(argv: string[]): Promise<void> {
   const p = parseArgs(argv, { ...COMMON, only: { value: true }, candidate: { value: true, repeatable: true }, runs: { value: true } }, 'compare', true);
   if (p.options.help) return void process.stdout.write(`${HELP.compare}\n`);
   const command = commandOf(p, 'compare');
+  checkExports(p);
   const candidates = candidatesOf(p);
   const runsEach = integerOption(p.options.runs, 'runs', 1, 1, MAX_RUNS);
   const interval = intervalOf(p);
