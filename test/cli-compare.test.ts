@@ -141,5 +141,10 @@ describe('allocator-stats compare', () => {
     expect(json.runs.map((x) => [x.label, x.allocatorCheck.served])).toEqual([['glibc', true], ['jemalloc', false]]);
     expect(json.recommendation!.label).toBe('glibc');
     expect(r.stderr).toMatch(/not ranked: glibc served malloc, not jemalloc\s+jemalloc/);
+    // From outside, the charts stack the kernel's split: anonymous and file-backed.
+    const html = path.join(dir, 'static.html');
+    await runCli(['run', '--interval', '100', '--export-html', html, '--', program, '16', '300', '0']);
+    const layers = [...fs.readFileSync(html, 'utf8').matchAll(/data-layer="(\w+)"/g)].map((m) => m[1]);
+    expect(layers).toEqual(['anon', 'file']);
   });
 });

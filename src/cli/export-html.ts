@@ -51,7 +51,7 @@ function withUnsplit(parts: Record<string, number | null>): Record<string, numbe
 
 function points(run: RunRecord): { layers: Layer[]; points: Point[] } {
   const t0 = run.startTime;
-  if (run.parts.length === run.samples.length && run.parts.length > 0) {
+  if (run.source === 'node' && run.parts.length === run.samples.length && run.parts.length > 0) {
     return {
       layers: PART_LAYERS,
       points: run.parts.map((p, i) => ({
@@ -97,12 +97,14 @@ function chart(run: RunRecord, maxT: number, maxY: number, index: number, of: { 
   }
   // Stacked areas: each layer between the running total below it and that total plus its value.
   const base = pts.map(() => 0);
+  const drawn: Layer[] = [];
   for (const layer of layers) {
     const top = pts.map((p, i) => base[i] + Math.max(0, p.values[layer.key] ?? 0));
     if (pts.length > 0 && top.some((v, i) => v > base[i])) {
       const upper = pts.map((p, i) => `${f(x(p.t))},${f(y(top[i]))}`);
       const lower = pts.map((p, i) => `${f(x(p.t))},${f(y(base[i]))}`).reverse();
       parts.push(`<polygon class="area" data-layer="${layer.key}" points="${[...upper, ...lower].join(' ')}" fill="${layer.color}"><title>${esc(layer.label)}</title></polygon>`);
+      drawn.push(layer);
     }
     top.forEach((v, i) => (base[i] = v));
   }
@@ -120,7 +122,7 @@ function chart(run: RunRecord, maxT: number, maxY: number, index: number, of: { 
     parts.push(`<line class="trim" data-trim="1" x1="${tx}" x2="${tx}" y1="${PAD.top}" y2="${H - PAD.bottom}"><title>trim${trim.releasedBytes !== null ? `: ${mib(trim.releasedBytes)} released` : ''}</title></line>`);
   }
   const legend = [
-    ...layers.map((l) => `<span><i style="background:${l.color}"></i>${esc(l.label)}</span>`),
+    ...drawn.map((l) => `<span><i style="background:${l.color}"></i>${esc(l.label)}</span>`),
     '<span><i class="l-rss"></i>RSS</span>',
     pts.some((p) => p.heldBack !== null) ? '<span><i class="l-held"></i>held back</span><span><i class="l-rel"></i>releasable</span>' : '',
     run.trims.length ? '<span><i class="l-trim"></i>trim</span>' : '',
