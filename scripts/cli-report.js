@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// node scripts/cli-report.js [--runs 2] [--workers 6] [--mib 64] [--idle 6]
+// node scripts/cli-report.js [--runs 2] [--workers 6] [--mib 64] [--idle 6] [--interval 250]
 // The report table of docs/cli.md: `allocator-stats compare` on scripts/churn-idle.js under
 // every candidate installed here. Writes .bench/cli-report.{json,md,html}, prints the Markdown,
 // and checks each run's figures against the /proc line the program printed at its own exit.
@@ -10,7 +10,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '2' }, workers: { type: 'string', default: '6' }, mib: { type: 'string', default: '64' }, idle: { type: 'string', default: '6' } },
+  options: { runs: { type: 'string', default: '2' }, workers: { type: 'string', default: '6' }, mib: { type: 'string', default: '64' }, idle: { type: 'string', default: '6' }, interval: { type: 'string', default: '250' } },
 });
 const root = path.join(__dirname, '..');
 const out = path.join(root, '.bench');
@@ -18,7 +18,8 @@ fs.mkdirSync(out, { recursive: true });
 const file = (ext) => path.join(out, `cli-report.${ext}`);
 const program = ['node', 'scripts/churn-idle.js', values.workers, values.mib, values.idle];
 const args = [
-  path.join(root, 'lib', 'cli', 'main.js'), 'compare', '--runs', values.runs,
+  // 250 ms: a run of seconds gives the doctor the dozen samples it needs for a verdict.
+  path.join(root, 'lib', 'cli', 'main.js'), 'compare', '--runs', values.runs, '--interval', values.interval,
   '--export-json', file('json'), '--export-markdown', file('md'), '--export-html', file('html'), '--', ...program,
 ];
 
