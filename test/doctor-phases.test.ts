@@ -1,12 +1,14 @@
 // The doctor on real children whose memory rises and falls: a backlog between threads that
 // drains, glibc keeping what worker threads freed, and a healthy steady process (silent).
 import { alarms, ids, runScenario } from './doctor-helpers';
-import { MiB } from './helpers';
+import { ALLOCATOR_LIBRARIES, findLibrary, MiB, testIf } from './helpers';
+
+const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
 
 describe('doctor on processes that are not leaking', () => {
   test('a worker-thread backlog that grows then drains is a backlog, following the tracked queue, not a leak', async () => {
     const r = await runScenario('doctor-backlog');
-    expect(ids(r)).toContain('backlog');
+    expect([ids(r), r.notes]).toEqual([expect.arrayContaining(['backlog']), []]);
     // It drained: no growth verdict of any kind.
     expect(alarms(r).filter((id) => id.endsWith('-growth'))).toEqual([]);
     const f = r.findings.find((x) => x.id === 'backlog')!;
@@ -17,9 +19,18 @@ describe('doctor on processes that are not leaking', () => {
     expect(r.peakQueue as number).toBeGreaterThan(100);
   });
 
+  test('a backlog still building up is native-growth, and the doctor says it may be a backlog following the queue', async () => {
+    const r = await runScenario('doctor-backlog', { args: ['still-rising'] });
+    expect(alarms(r)).toEqual(['native-growth']);
+    const f = r.findings.find((x) => x.id === 'backlog')!;
+    expect(f.title).toBe('The growth may be a backlog');
+    expect((f.evidence.gauges as Array<{ name: string }>).map((g) => g.name)).toEqual(['queue']);
+    expect(f.advice.join(' ')).toContain('What tells');
+  });
+
   test('glibc retention after worker churn is allocator-retention with per-allocator advice, and no growth', async () => {
     const r = await runScenario('doctor-retention', { env: { MALLOC_ARENA_MAX: '8' } });
-    expect(alarms(r)).toEqual(['allocator-retention']);
+    expect([alarms(r), r.notes]).toEqual([['allocator-retention'], []]);
     const f = r.findings.find((x) => x.id === 'allocator-retention')!;
     expect(f.title).toMatch(/^glibc/);
     expect(f.evidence.heldBackBytes as number).toBeGreaterThan(64 * MiB);
@@ -37,4 +48,13 @@ describe('doctor on processes that are not leaking', () => {
     expect(r.notes).toEqual([]);
     expect(r.window.samples).toBeGreaterThanOrEqual(12);
   });
+
+  testIf(jemalloc !== null, `${ALLOCATOR_LIBRARIES.jemalloc} not installed (apt-get install libjemalloc2)`)(
+    'the same healthy process under jemalloc is silent too (information only)',
+    async () => {
+      const r = await runScenario('doctor-healthy', { preload: jemalloc });
+      expect(alarms(r)).toEqual([]);
+      expect(r.notes).toEqual([]);
+    },
+  );
 });
