@@ -35,7 +35,7 @@ describe('allocator-stats doctor', () => {
     const text = await runCli(['doctor', `${base}/debug/memory`]);
     expect(text.stderr).toBe('');
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(new RegExp(`^allocator-stats doctor: ${base}/debug/memory/doctor\n  \\d+ samples over \\d+ s; sampling cost \\d+\\.\\d+ % of a core\n`));
+    expect(text.stdout).toMatch(new RegExp(`^allocator-stats doctor: ${base}/debug/memory/doctor\n  \\d+ samples over \\d+ s; sampling cost \\d+\\.\\d+ % of a core\n  RSS \\d+\\.\\d MiB → \\d+\\.\\d MiB \\(highest \\d+\\.\\d MiB\\); held back \\d+\\.\\d MiB → \\d+\\.\\d MiB\n`));
 
     const json = await runCli(['doctor', '--json', base]);
     expect(json.code).toBe(0);

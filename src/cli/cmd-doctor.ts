@@ -1,5 +1,6 @@
 // `allocator-stats doctor <url>`: the doctor's findings from a running service's endpoint.
 import { CliError } from './errors';
+import { mib } from './export-markdown';
 import type { CliFinding } from './model';
 
 /** Where createDiagnosticHandler() serves its routes unless told otherwise. */
@@ -27,6 +28,8 @@ interface DoctorAnswer {
   findings?: CliFinding[];
   window?: { start: number; end: number; samples: number };
   notes?: string[];
+  /** RSS split into its parts over the monitor's window, oldest first. */
+  parts?: Array<{ rss: number | null; heldBack: number | null }>;
   /** The endpoint's monitor: what its sampling costs the service. */
   monitor?: { costShare?: number; intervalMs?: number };
 }
@@ -36,6 +39,12 @@ export function formatDiagnosis(answer: DoctorAnswer, url: URL): string {
   if (answer.window) {
     const cost = typeof answer.monitor?.costShare === 'number' ? `; sampling cost ${(answer.monitor.costShare * 100).toFixed(3)} % of a core` : '';
     lines.push(`  ${answer.window.samples} samples over ${((answer.window.end - answer.window.start) / 1000).toFixed(0)} s${cost}`);
+  }
+  const rss = (answer.parts ?? []).map((p) => p.rss).filter((v): v is number => v !== null);
+  if (rss.length) {
+    const held = (answer.parts ?? []).map((p) => p.heldBack).filter((v): v is number => v !== null);
+    const heldText = held.length ? `; held back ${mib(held[0])} → ${mib(held[held.length - 1])}` : '';
+    lines.push(`  RSS ${mib(rss[0])} → ${mib(rss[rss.length - 1])} (highest ${mib(Math.max(...rss))})${heldText}`);
   }
   const findings = answer.findings ?? [];
   if (findings.length === 0) lines.push('  no findings');
