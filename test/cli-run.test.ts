@@ -114,9 +114,11 @@ describe('allocator-stats run', () => {
 
   withGccAndJemalloc('sees a preloaded allocator in a C program’s maps, and marks a static program that ignored it', async () => {
     const ok = path.join(dir, 'c-je.json');
-    const r1 = await runCli(['run', '--allocator', 'jemalloc', '--interval', '100', '--export-json', ok, '--', program, '16', '400', '0']);
+    const r1 = await runCli(['run', '--allocator', 'jemalloc', '--env', 'MALLOC_CONF=background_thread:true', '--interval', '100', '--export-json', ok, '--', program, '16', '400', '0']);
     expect(r1.code).toBe(0);
-    expect(readJson(ok).runs[0].allocatorCheck).toEqual({ detected: 'jemalloc', served: true, how: 'maps' });
+    const run = readJson(ok).runs[0];
+    expect(run.allocatorCheck).toEqual({ detected: 'jemalloc', served: true, how: 'maps' });
+    expect(run.allocator).toEqual({ name: 'jemalloc', version: null, library: jemalloc, env: { MALLOC_CONF: 'background_thread:true' } });
 
     const bad = path.join(dir, 'c-static.json');
     const r2 = await runCli(['run', '--allocator', 'jemalloc', '--interval', '100', '--export-json', bad, '--', staticProgram, '16', '400', '0']);
