@@ -1,0 +1,131 @@
+// The allocators the CLI can preload: where their libraries live, which package installs
+// them, and how a candidate (label, allocator, environment) is written on the command line.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AllocatorName } from '../types';
+import { CliError } from './errors';
+
+export type PreloadableName = Exclude<AllocatorName, 'musl' | 'unknown'>;
+
+export interface AllocatorEntry {
+  name: PreloadableName;
+  /** Library file names to look for, most specific first; empty for glibc (nothing to preload). */
+  files: readonly string[];
+  debian: string | null;
+  alpine: string | null;
+}
+
+export const ALLOCATORS: readonly AllocatorEntry[] = [
+  { name: 'glibc', files: [], debian: null, alpine: null },
+  { name: 'jemalloc', files: ['libjemalloc.so.2', 'libjemalloc.so'], debian: 'libjemalloc2', alpine: 'jemalloc' },
+  { name: 'tcmalloc', files: ['libtcmalloc_minimal.so.4', 'libtcmalloc.so.4'], debian: 'libtcmalloc-minimal4', alpine: 'gperftools' },
+  { name: 'mimalloc', files: ['libmimalloc.so.2', 'libmimalloc.so'], debian: 'libmimalloc2.0', alpine: 'mimalloc2' },
+];
+
+// Where Debian/Ubuntu (multiarch), Alpine and RPM distributions put shared libraries.
+const LIBRARY_DIRS = [
+  `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+  `/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+  '/usr/lib64',
+  '/usr/lib',
+  '/lib',
+  '/usr/local/lib',
+];
+
+export function allocatorEntry(name: string): AllocatorEntry | undefined {
+  return ALLOCATORS.find((a) => a.name === name);
+}
+
+/** Absolute path of the allocator's library on this machine, or null when it is not installed. */
+export function findLibrary(entry: AllocatorEntry): string | null {
+  for (const file of entry.files) {
+    for (const dir of LIBRARY_DIRS) {
+      const p = path.join(dir, file);
+      if (fs.existsSync(p)) return p;
+    }
+  }
+  return null;
+}
+
+export function installHint(entry: AllocatorEntry): string {
+  return `apt-get install ${entry.debian} (Debian/Ubuntu) or apk add ${entry.alpine} (Alpine)`;
+}
+
+/** What a candidate needs to start: the allocator it expects, the library to preload, its env. */
+export interface Resolved {
+  /** The allocator expected to serve malloc: from the name, or guessed from a library's file name. */
+  name: AllocatorName;
+  /** The library put into LD_PRELOAD; null for glibc. */
+  library: string | null;
+}
+
+const NAME_IN_FILE: Array<[RegExp, AllocatorName]> = [
+  [/jemalloc/i, 'jemalloc'],
+  [/tcmalloc/i, 'tcmalloc'],
+  [/mimalloc/i, 'mimalloc'],
+];
+
+/** `glibc|jemalloc|tcmalloc|mimalloc|<path to .so>` → what to preload; throws CliError otherwise. */
+export function resolveAllocator(spec: string, optionName: string): Resolved {
+  const entry = allocatorEntry(spec);
+  if (entry) {
+    if (entry.files.length === 0) return { name: entry.name, library: null };
+    const library = findLibrary(entry);
+    if (!library) throw new CliError(`${entry.name} is not installed on this machine: ${installHint(entry)}`);
+    return { name: entry.name, library };
+  }
+  if (spec.includes('/')) {
+    const library = path.resolve(spec);
+    if (!fs.existsSync(library)) throw new CliError(`Expected an existing shared library for ${optionName} but received ${JSON.stringify(spec)}: no such file`);
+    const name = NAME_IN_FILE.find(([re]) => re.test(path.basename(library)))?.[1] ?? 'unknown';
+    return { name, library };
+  }
+  throw new CliError(
+    `Expected one of ${ALLOCATORS.map((a) => a.name).join(', ')} or a path to a .so for ${optionName} but received ${JSON.stringify(spec)}`,
+  );
+}
+
+export interface Candidate {
+  label: string;
+  /** As written: an allocator name or a library path. */
+  allocator: string;
+  env: Record<string, string>;
+}
+
+/** The built-in set of `compare`; each is used only where its library is installed. */
+export const BUILT_IN_CANDIDATES: readonly Candidate[] = [
+  { label: 'glibc', allocator: 'glibc', env: {} },
+  // Fewer arenas: less memory held per thread, at some contention cost.
+  { label: 'glibc-arena2', allocator: 'glibc', env: { MALLOC_ARENA_MAX: '2' } },
+  { label: 'jemalloc', allocator: 'jemalloc', env: {} },
+  // Without a background thread, idle threads never decay their dirty pages.
+  { label: 'jemalloc-bg', allocator: 'jemalloc', env: { MALLOC_CONF: 'background_thread:true' } },
+  { label: 'tcmalloc', allocator: 'tcmalloc', env: {} },
+  { label: 'mimalloc', allocator: 'mimalloc', env: {} },
+];
+
+const LABEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/;
+
+export function parseEnvAssignment(text: string, optionName: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(text.slice(0, eq))) {
+    throw new CliError(`Expected KEY=VALUE for ${optionName} but received ${JSON.stringify(text)}`);
+  }
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+/** `<label>=<allocator>[ KEY=VALUE…]` */
+export function parseCandidate(text: string): Candidate {
+  const eq = text.indexOf('=');
+  const label = eq > 0 ? text.slice(0, eq) : '';
+  const rest = text.slice(eq + 1).trim().split(/\s+/).filter(Boolean);
+  if (!LABEL.test(label) || rest.length === 0) {
+    throw new CliError(`Expected '<label>=<allocator>[ KEY=VALUE…]' for --candidate but received ${JSON.stringify(text)}`);
+  }
+  const env: Record<string, string> = {};
+  for (const assignment of rest.slice(1)) {
+    const [k, v] = parseEnvAssignment(assignment, '--candidate');
+    env[k] = v;
+  }
+  return { label, allocator: rest[0], env };
+}

@@ -1,0 +1,351 @@
+#!/usr/bin/env node
+// allocator-stats: run a program under an allocator and watch its memory, compare allocators on
+// it, diagnose a running service, list the allocators installed here.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs, integerOption, type OptionSpec, type Parsed } from './args';
+import { allocatorsCommand } from './cmd-allocators';
+import { doctorCommand } from './cmd-doctor';
+import { ALLOCATORS, BUILT_IN_CANDIDATES, findLibrary, parseCandidate, parseEnvAssignment, resolveAllocator, type Candidate } from './allocators';
+import { CliError, EXIT_USAGE } from './errors';
+import { jsonReport } from './export-json';
+import { htmlReport } from './export-html';
+import { markdownReport, mib, textTable } from './export-markdown';
+import { diagnoseRun } from './findings';
+import type { RunRecord } from './model';
+import { rank, RECOMMENDATION_RULE } from './rank';
+import { forwardSignals, samplerPath, startRun, type ActiveRun } from './runner';
+
+/** Default sampling interval: at ~0.2 ms per sample, well inside 1 % of a core. */
+export const DEFAULT_INTERVAL_MS = 1000;
+/** Below this, sampling would cost the program a noticeable share of a core. */
+export const MIN_INTERVAL_MS = 50;
+const MAX_INTERVAL_MS = 3_600_000;
+const MAX_RUNS = 100;
+
+const EXPORTS: Record<string, OptionSpec> = { 'export-json': { value: true }, 'export-markdown': { value: true }, 'export-html': { value: true } };
+const COMMON: Record<string, OptionSpec> = { help: {}, interval: { value: true }, quiet: {}, ...EXPORTS };
+
+const HELP: Record<string, string> = {
+  main: `Usage: allocator-stats <command> [options]
+
+Commands:
+  run [options] -- <command> [args…]      run a program under an allocator and sample its memory
+  compare [options] -- <command> [args…]  run it under several allocators and rank them
+  doctor <url>                            diagnose a running service through its diagnostic endpoint
+  allocators                              the allocators installed here, and how to install the others
+
+Options:
+  --help       help on a command (allocator-stats <command> --help)
+  --version    the version of allocator-stats`,
+  run: `Usage: allocator-stats run [options] -- <command> [args…]
+
+Starts <command> with the allocator preloaded, samples its memory every interval, passes its
+stdin/stdout/stderr through untouched and signals on to it, then prints a summary and the doctor's
+findings on stderr. Exits with the program's exit code (killed by a signal: the same signal).
+
+Options:
+  --allocator <name|path>   glibc (default), jemalloc, tcmalloc, mimalloc, or a path to a .so
+  --env KEY=VALUE           set a variable for the program (repeatable), e.g. MALLOC_ARENA_MAX=2
+  --label <label>           the run's name in reports (default: the allocator)
+  --interval <ms>           time between samples (default ${DEFAULT_INTERVAL_MS}, at least ${MIN_INTERVAL_MS})
+  --export-json <file>      write the samples, figures and findings as JSON
+  --export-markdown <file>  write the summary table as Markdown
+  --export-html <file>      write a self-contained HTML report with charts
+  --quiet                   no progress line and no summary`,
+  compare: `Usage: allocator-stats compare [options] -- <command> [args…]
+
+Runs <command> under each candidate, interleaved, --runs times each, and ranks the candidates by
+the RSS they keep. Built-in candidates (each where its library is installed):
+  ${BUILT_IN_CANDIDATES.map((c) => `${c.label}${Object.keys(c.env).length ? ` (${Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`).join(', ')}
+Inherited allocator variables (LD_PRELOAD, MALLOC_*, TCMALLOC_*, MIMALLOC_*, GLIBC_TUNABLES) are
+dropped so every candidate starts from the same ground. Rule: ${RECOMMENDATION_RULE}.
+Exits 0 when at least one candidate was ranked, 1 when none was.
+
+Options:
+  --only <label,label…>     use only these built-in candidates (added ones always run)
+  --candidate '<label>=<allocator>[ KEY=VALUE…]'  add a candidate (repeatable); <allocator> is a
+                            name or a path to a .so, e.g. 'je-decay0=jemalloc MALLOC_CONF=dirty_decay_ms:0'
+  --runs <n>                runs per candidate (default 1)
+  --interval <ms>           time between samples (default ${DEFAULT_INTERVAL_MS}, at least ${MIN_INTERVAL_MS})
+  --export-json <file>      write every run's samples, figures and findings, and the recommendation
+  --export-markdown <file>  write the ranking table as Markdown
+  --export-html <file>      write a self-contained HTML report with charts on one scale
+  --quiet                   no progress line and no table`,
+  doctor: `Usage: allocator-stats doctor [options] <url>
+
+Asks a running service's diagnostic endpoint (createDiagnosticHandler) for the doctor's findings
+over the history it keeps, and prints them. <url> is the endpoint (http://host:port/debug/memory)
+or its /doctor route. Exits 0 with an answer, 1 when the endpoint could not be read.
+
+Options:
+  --json            print the endpoint's answer as JSON
+  --token <token>   send it as a bearer token`,
+  allocators: `Usage: allocator-stats allocators [--json]
+
+Lists the allocators this machine can preload (library path, version as the allocator reports
+it) and how to install the missing ones.`,
+};
+
+function write(file: string, text: string): void {
+  try {
+    fs.writeFileSync(path.resolve(file), text);
+  } catch (error) {
+    throw new CliError(`cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1);
+  }
+}
+
+/** Checked before the program runs, so that a typo does not cost a whole compare. */
+function checkExports(p: Parsed): void {
+  for (const name of Object.keys(EXPORTS)) {
+    const file = p.options[name];
+    if (file === undefined) continue;
+    const dir = path.dirname(path.resolve(String(file)));
+    if (typeof file !== 'string' || file === '' || !fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+      throw new CliError(`Expected a file in an existing directory for --${name} but received ${JSON.stringify(file)}`);
+    }
+  }
+}
+
+function progress(enabled: boolean): { line: (text: string) => void; done: () => void } {
+  if (!enabled) return { line: () => undefined, done: () => undefined };
+  let shown = false;
+  return {
+    line(text) {
+      process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns || 80) - 1)}`);
+      shown = true;
+    },
+    done() {
+      if (shown) process.stderr.write('\r\x1b[2K');
+      shown = false;
+    },
+  };
+}
+
+function intervalOf(p: Parsed): number {
+  return integerOption(p.options.interval, 'interval', DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+}
+
+function commandOf(p: Parsed, name: string): string[] {
+  const command = p.rest;
+  if (!command || command.length === 0) throw new CliError(`Expected a command to run for allocator-stats ${name} but received nothing (allocator-stats ${name} [options] -- <command> [args…])`);
+  return command;
+}
+
+function addFindings(run: RunRecord): void {
+  try {
+    const d = diagnoseRun(run);
+    run.findings = d.findings;
+    run.parts = d.parts;
+    run.findingsNote = d.notes.length ? d.notes.join('; ') : null;
+  } catch (error) {
+    run.findingsNote = `the doctor could not judge this run: ${(error as Error).message}`;
+  }
+}
+
+function exportAll(p: Parsed, command: string[], runs: RunRecord[], title: string): void {
+  const ranking = rank(runs);
+  if (typeof p.options['export-json'] === 'string') write(p.options['export-json'], `${JSON.stringify(jsonReport(command, runs, runs.length > 1 || title === 'compare' ? ranking : null), null, 2)}\n`);
+  if (typeof p.options['export-markdown'] === 'string') write(p.options['export-markdown'], markdownReport(command, runs, ranking));
+  if (typeof p.options['export-html'] === 'string') write(p.options['export-html'], htmlReport(command, runs, ranking, title));
+}
+
+function describeRun(run: RunRecord): string {
+  const lines: string[] = [];
+  const check = run.check.served === true ? 'verified' : run.check.served === false ? `NOT serving: ${run.check.detected} did` : 'not verified';
+  lines.push(
+    `allocator-stats: ${run.label} (${run.allocator.name}${run.allocator.version ? ` ${run.allocator.version}` : ''}, ${check} by ${run.check.how}), ` +
+      `${run.exitCode !== null ? `exit ${run.exitCode}` : `killed by ${run.signal}`}, ${(run.wallMs / 1000).toFixed(2)} s, ${run.samples.length} samples from ${run.source === 'node' ? 'inside (Node)' : '/proc'}`,
+  );
+  if (run.measured) lines.push(`  measured: pid ${run.measured.pid} (${run.measured.argv.join(' ')}), started by ${run.command[0]}`);
+  lines.push(`  RSS peak ${mib(run.rss.peak)}, steady ${mib(run.rss.steady)}, final ${mib(run.rss.final)}; held back at the end ${mib(run.heldBackFinal)}`);
+  if (run.samplerCost) lines.push(`  sampling cost ${run.samplerCost.meanMs.toFixed(2)} ms per sample (max ${run.samplerCost.maxMs.toFixed(2)} ms)`);
+  for (const note of run.check.served === true ? [] : run.check.notes) lines.push(`  note: ${note}`);
+  if (run.unavailable.length) lines.push(`  not available from outside: ${run.unavailable.join('; ')}`);
+  for (const f of run.findings) lines.push(`  [${f.severity}] ${f.id}: ${f.title}. ${f.summary}`);
+  if (run.findings.length === 0) lines.push(`  no findings${run.findingsNote ? ` (${run.findingsNote})` : ''}`);
+  return lines.join('\n');
+}
+
+function liveLine(label: string, s: { rss: number | null; heldBack: number | null }, elapsedMs: number, prefix = ''): string {
+  return `${prefix}${label} ${(elapsedMs / 1000).toFixed(1)} s  RSS ${mib(s.rss)}${s.heldBack !== null ? `  held back ${mib(s.heldBack)}` : ''}`;
+}
+
+/** The exit status of this process once the program has ended: the same code, or the same signal. */
+function exitLike(run: RunRecord): void {
+  if (run.signal) {
+    process.removeAllListeners(run.signal);
+    process.kill(process.pid, run.signal);
+    return;
+  }
+  process.exitCode = run.exitCode ?? 1;
+}
+
+async function runCommand(argv: string[]): Promise<void> {
+  const p = parseArgs(argv, { ...COMMON, allocator: { value: true }, env: { value: true, repeatable: true }, label: { value: true } }, 'run', true);
+  if (p.options.help) return void process.stdout.write(`${HELP.run}\n`);
+  const command = commandOf(p, 'run');
+  checkExports(p);
+  const allocator = typeof p.options.allocator === 'string' ? p.options.allocator : 'glibc';
+  const env: Record<string, string> = {};
+  for (const e of (p.options.env as string[] | undefined) ?? []) {
+    const [k, v] = parseEnvAssignment(e, '--env');
+    env[k] = v;
+  }
+  resolveAllocator(allocator, '--allocator');
+  const label = typeof p.options.label === 'string' ? p.options.label : allocator.includes('/') ? path.basename(allocator) : allocator;
+  const interval = intervalOf(p);
+  const quiet = Boolean(p.options.quiet);
+  const bar = progress(!quiet && Boolean(process.stderr.isTTY));
+  let active: ActiveRun | null = null;
+  const unforward = forwardSignals(() => active);
+  active = startRun({
+    command, candidate: { label, allocator, env }, intervalMs: interval, cleanEnv: false, samplerPath: samplerPath(),
+    onSample: ({ label: l, sample, elapsedMs }) => bar.line(liveLine(l, sample, elapsedMs)),
+  });
+  let run: RunRecord;
+  try {
+    run = await active.result;
+  } finally {
+    unforward();
+    bar.done();
+  }
+  addFindings(run);
+  exportAll(p, command, [run], 'run');
+  if (!quiet) process.stderr.write(`${describeRun(run)}\n`);
+  exitLike(run);
+}
+
+function candidatesOf(p: Parsed): Candidate[] {
+  const extra = ((p.options.candidate as string[] | undefined) ?? []).map(parseCandidate);
+  for (const c of extra) resolveAllocator(c.allocator, '--candidate');
+  const builtIn = BUILT_IN_CANDIDATES.filter((c) => {
+    const entry = ALLOCATORS.find((a) => a.name === c.allocator)!;
+    return entry.files.length === 0 || findLibrary(entry) !== null;
+  });
+  const all = [...builtIn, ...extra];
+  const labels = all.map((c) => c.label);
+  const dup = labels.find((l, i) => labels.indexOf(l) !== i);
+  if (dup) throw new CliError(`Expected unique candidate labels but received ${JSON.stringify(dup)} twice`);
+  if (typeof p.options.only !== 'string') return all;
+  const only = p.options.only.split(',').map((s) => s.trim()).filter(Boolean);
+  if (only.length === 0) throw new CliError('Expected a comma-separated list of labels for --only but received nothing');
+  const picked = only.map((label) => {
+    const c = all.find((x) => x.label === label);
+    if (c) return c;
+    const known = BUILT_IN_CANDIDATES.find((x) => x.label === label);
+    if (known) resolveAllocator(known.allocator, '--only'); // says which package installs it
+    throw new CliError(`Expected a candidate label for --only but received ${JSON.stringify(label)}; known here: ${labels.join(', ')}`);
+  });
+  // The user's own candidates always run: --only picks among the built-in ones.
+  return [...picked, ...extra.filter((c) => !picked.includes(c))];
+}
+
+async function compareCommand(argv: string[]): Promise<void> {
+  const p = parseArgs(argv, { ...COMMON, only: { value: true }, candidate: { value: true, repeatable: true }, runs: { value: true } }, 'compare', true);
+  if (p.options.help) return void process.stdout.write(`${HELP.compare}\n`);
+  const command = commandOf(p, 'compare');
+  checkExports(p);
+  const candidates = candidatesOf(p);
+  const runsEach = integerOption(p.options.runs, 'runs', 1, 1, MAX_RUNS);
+  const interval = intervalOf(p);
+  const quiet = Boolean(p.options.quiet);
+  const bar = progress(!quiet && Boolean(process.stderr.isTTY));
+  let active: ActiveRun | null = null;
+  let stopped: NodeJS.Signals | null = null;
+  const unforward = forwardSignals(() => active, (signal) => {
+    if (signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP') stopped = signal;
+  });
+  const runs: RunRecord[] = [];
+  const total = candidates.length * runsEach;
+  try {
+    // Interleaved: round r runs every candidate once, in an order rotated by r, so slow drifts of
+    // the machine (other load, thermal) spread over all candidates instead of hitting one.
+    for (let r = 0; r < runsEach && !stopped; r++) {
+      for (let k = 0; k < candidates.length && !stopped; k++) {
+        const candidate = candidates[(k + r) % candidates.length];
+        const n = runs.length + 1;
+        active = startRun({
+          command, candidate, intervalMs: interval, cleanEnv: true, samplerPath: samplerPath(),
+          onSample: ({ label, sample, elapsedMs }) => bar.line(liveLine(label, sample, elapsedMs, `[${n}/${total}] `)),
+        });
+        const run = await active.result;
+        active = null;
+        addFindings(run);
+        runs.push(run);
+      }
+    }
+  } finally {
+    unforward();
+    bar.done();
+  }
+  if (stopped) {
+    process.removeAllListeners(stopped);
+    process.kill(process.pid, stopped);
+    return;
+  }
+  const ranking = rank(runs);
+  exportAll(p, command, runs, 'compare');
+  if (!quiet) {
+    const out = [`allocator-stats compare: ${command.join(' ')} (${runsEach} run${runsEach > 1 ? 's' : ''} each)`, '', textTable(ranking), ''];
+    out.push(ranking.recommendation ? `Recommendation: ${ranking.recommendation.label} — ${ranking.recommendation.reason}.` : 'No recommendation: no candidate could be ranked.');
+    const findings = runs.flatMap((r) => r.findings.map((f) => `  ${r.label}: [${f.severity}] ${f.id}: ${f.title}`));
+    if (findings.length) out.push('', 'Findings:', ...[...new Set(findings)]);
+    process.stderr.write(`${out.join('\n')}\n`);
+  }
+  process.exitCode = ranking.recommendation ? 0 : 1;
+}
+
+function version(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return runCommand(rest);
+    case 'compare':
+      return compareCommand(rest);
+    case 'doctor': {
+      const p = parseArgs(rest, { help: {}, json: {}, token: { value: true } }, 'doctor');
+      if (p.options.help) return void process.stdout.write(`${HELP.doctor}\n`);
+      if (p.positionals.length !== 1) throw new CliError(`Expected one URL for allocator-stats doctor but received ${p.positionals.length}`);
+      process.exitCode = await doctorCommand(p.positionals[0], { json: Boolean(p.options.json), token: typeof p.options.token === 'string' ? p.options.token : null });
+      return;
+    }
+    case 'allocators': {
+      const p = parseArgs(rest, { help: {}, json: {} }, 'allocators');
+      if (p.options.help) return void process.stdout.write(`${HELP.allocators}\n`);
+      if (p.positionals.length) throw new CliError(`Expected no arguments for allocator-stats allocators but received ${JSON.stringify(p.positionals[0])}`);
+      process.stdout.write(allocatorsCommand(Boolean(p.options.json)));
+      return;
+    }
+    case '--version':
+    case '-v':
+      return void process.stdout.write(`${version()}\n`);
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      if (command === 'help' && rest[0] && HELP[rest[0]]) return void process.stdout.write(`${HELP[rest[0]]}\n`);
+      process.stdout.write(`${HELP.main}\n`);
+      if (command === undefined) process.exitCode = EXIT_USAGE;
+      return;
+    default:
+      throw new CliError(`Unknown command ${JSON.stringify(command)}; commands: run, compare, doctor, allocators (allocator-stats --help)`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    if (error instanceof CliError) {
+      process.stderr.write(`allocator-stats: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+    } else {
+      process.stderr.write(`allocator-stats: ${(error as Error)?.stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+  });
+}

@@ -1,0 +1,64 @@
+// /proc/<pid>/status and /proc/<pid>/maps: what a process's memory looks like from outside.
+import fs from 'node:fs';
+import type { AllocatorName } from '../types';
+
+export interface ProcStatus {
+  rss: number | null;
+  rssAnon: number | null;
+  rssFile: number | null;
+  peak: number | null;
+  threads: number | null;
+}
+
+function kib(text: string, key: string): number | null {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+  return m ? Number(m[1]) * 1024 : null;
+}
+
+export function parseStatus(text: string): ProcStatus {
+  const threads = /^Threads:\s+(\d+)/m.exec(text);
+  const rssFile = kib(text, 'RssFile');
+  const rssShmem = kib(text, 'RssShmem');
+  return {
+    rss: kib(text, 'VmRSS'),
+    rssAnon: kib(text, 'RssAnon'),
+    rssFile: rssFile === null ? null : rssFile + (rssShmem ?? 0),
+    peak: kib(text, 'VmHWM'),
+    threads: threads ? Number(threads[1]) : null,
+  };
+}
+
+/** null once the process is gone (or is a zombie, whose memory lines are gone). */
+export function readStatus(pid: number | 'self'): ProcStatus | null {
+  try {
+    const s = parseStatus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return s.rss === null ? null : s;
+  } catch {
+    return null;
+  }
+}
+
+const MAPPED_ALLOCATOR: Array<[RegExp, AllocatorName]> = [
+  [/\/lib[^/]*jemalloc[^/]*\.so/, 'jemalloc'],
+  [/\/lib[^/]*tcmalloc[^/]*\.so/, 'tcmalloc'],
+  [/\/lib[^/]*mimalloc[^/]*\.so/, 'mimalloc'],
+];
+
+/** Allocator libraries mapped into the process (a preloaded one comes first in malloc's lookup). */
+export function mappedAllocators(pid: number): Array<{ name: AllocatorName; library: string }> | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    return null;
+  }
+  const seen = new Map<string, AllocatorName>();
+  for (const line of text.split('\n')) {
+    const at = line.indexOf('/');
+    if (at < 0) continue;
+    const file = line.slice(at).trim();
+    const hit = MAPPED_ALLOCATOR.find(([re]) => re.test(file));
+    if (hit && !seen.has(file)) seen.set(file, hit[1]);
+  }
+  return [...seen].map(([library, name]) => ({ name, library }));
+}

@@ -1,0 +1,253 @@
+// Starts one program under one allocator and samples it: from inside when it is Node (the
+// injected sampler), always from outside through /proc/<pid>. Its stdio passes through
+// untouched; the samples come back in a file of a private temporary directory.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { AllocatorName } from '../types';
+import { resolveAllocator, type Candidate } from './allocators';
+import { CliError } from './errors';
+import type { AllocatorCheck, RunRecord } from './model';
+import { mappedAllocators, readStatus } from './procstatus';
+import { ENV_CLAIMED, ENV_INTERVAL, ENV_SAMPLE_FILE, type WireMessage, type WireSample } from './protocol';
+import { rssFigures } from './summary';
+
+/** Signals passed on to the program. SIGINT/SIGQUIT only when no terminal already sent them to it. */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGQUIT'];
+const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+
+/** A first outside sample soon after start, so a program shorter than one interval still has one. */
+export const FIRST_SAMPLE_MS = 50;
+
+/** Allocator-tuning variables that would change what a candidate measures. */
+export const ALLOCATOR_ENV = /^(LD_PRELOAD|MALLOC_ARENA_MAX|MALLOC_ARENA_TEST|MALLOC_TOP_PAD_|MALLOC_TRIM_THRESHOLD_|MALLOC_MMAP_THRESHOLD_|MALLOC_CONF|_RJEM_MALLOC_CONF|TCMALLOC_\w+|MIMALLOC_\w+|GLIBC_TUNABLES)$/;
+
+export const OUTSIDE_UNAVAILABLE = [
+  'allocated, resident, held back and releasable (the allocator is only visible from inside the process)',
+  'the JS heap, external and ArrayBuffer memory, event-loop utilisation (not a Node program, or not its sampler)',
+];
+
+export interface RunOptions {
+  command: string[];
+  candidate: Candidate;
+  intervalMs: number;
+  /** Drop inherited allocator-tuning variables (compare: every candidate starts from the same ground). */
+  cleanEnv: boolean;
+  samplerPath: string;
+  onSample?: (run: { label: string; sample: WireSample; elapsedMs: number }) => void;
+}
+
+export interface ActiveRun {
+  result: Promise<RunRecord>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+function emptySample(time: number): WireSample {
+  return {
+    time, rss: null, rssAnon: null, rssFile: null, peak: null, heapUsed: null, heapTotal: null, external: null,
+    arrayBuffers: null, allocated: null, resident: null, heldBack: null, releasable: null, elu: null, threads: null, costMs: null,
+  };
+}
+
+function nodeOptions(existing: string | undefined, samplerPath: string): string {
+  const req = `--require ${JSON.stringify(samplerPath)}`;
+  return existing ? `${existing} ${req}` : req;
+}
+
+function checkFromSampler(expected: AllocatorName, detected: AllocatorName, notes: string[]): AllocatorCheck {
+  // A library of unknown kind took effect when the C library's malloc no longer serves.
+  const served = expected === 'unknown' ? detected !== 'glibc' && detected !== 'musl' : detected === expected;
+  return { expected, detected, served, how: 'sampler', notes };
+}
+
+function checkFromMaps(expected: AllocatorName, mapped: Array<{ name: AllocatorName; library: string }> | null): AllocatorCheck {
+  if (mapped === null) {
+    return { expected, detected: null, served: null, how: 'none', notes: ['the program exited before its memory map could be read'] };
+  }
+  const notes = ['checked from outside: the library is mapped into the program (a mapped, preloaded allocator serves malloc unless the program is statically linked)'];
+  const names = [...new Set(mapped.map((m) => m.name))];
+  const detected: AllocatorName = names.length === 0 ? 'glibc' : names.length === 1 ? names[0] : names.includes(expected) ? expected : names[0];
+  if (names.length > 1) notes.push(`several allocator libraries are mapped: ${mapped.map((m) => m.library).join(', ')}`);
+  if (names.length === 0) notes.push('no allocator library is mapped: the C library (or one linked statically into the program) serves malloc');
+  const served = expected === 'unknown' ? (names.length > 0 ? null : false) : expected === 'glibc' ? names.length === 0 : names.includes(expected);
+  return { expected, detected, served, how: 'maps', notes };
+}
+
+export function startRun(options: RunOptions): ActiveRun {
+  const { candidate, command } = options;
+  const resolved = resolveAllocator(candidate.allocator, '--allocator');
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined) continue;
+    if (k === 'LD_PRELOAD' || (options.cleanEnv && ALLOCATOR_ENV.test(k))) continue;
+    env[k] = v;
+  }
+  Object.assign(env, candidate.env);
+  if (resolved.library) env.LD_PRELOAD = resolved.library;
+  // Private (0700) directory: only this user can read the samples or put lines into them.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-'));
+  const sampleFile = path.join(dir, 'samples.ndjson');
+  fs.writeFileSync(sampleFile, '', { mode: 0o600 });
+  delete env[ENV_CLAIMED];
+  env.NODE_OPTIONS = nodeOptions(env.NODE_OPTIONS, options.samplerPath);
+  env[ENV_SAMPLE_FILE] = sampleFile;
+  env[ENV_INTERVAL] = String(options.intervalMs);
+  const allocatorEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (ALLOCATOR_ENV.test(k) && k !== 'LD_PRELOAD') allocatorEnv[k] = v;
+
+  const startTime = Date.now();
+  const started = performance.now();
+  const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env });
+
+  const inside: WireSample[] = [];
+  const outside: WireSample[] = [];
+  const trims: RunRecord['trims'] = [];
+  let hello: Extract<WireMessage, { type: 'hello' }> | null = null;
+  let mapped: Array<{ name: AllocatorName; library: string }> | null = null;
+  let hwm: number | null = null;
+  let threads: number | null = null;
+
+  // The process to watch from outside: the Node process that samples itself (it may be a
+  // grandchild, under a shell or a launcher), else the child.
+  const target = (): number | undefined => hello?.pid ?? child.pid;
+  const sampleOutside = (): void => {
+    readSamples();
+    const pid = target();
+    if (pid === undefined) return;
+    const s = readStatus(pid);
+    if (!s) return;
+    mapped = mappedAllocators(pid) ?? mapped;
+    hwm = s.peak ?? hwm;
+    threads = s.threads ?? threads;
+    const sample: WireSample = { ...emptySample(Date.now()), rss: s.rss, rssAnon: s.rssAnon, rssFile: s.rssFile, peak: s.peak, threads: s.threads };
+    outside.push(sample);
+    if (!hello) options.onSample?.({ label: candidate.label, sample, elapsedMs: performance.now() - started });
+  };
+  let offset = 0;
+  let partial = '';
+  const handle = (line: string): void => {
+    let m: WireMessage;
+    try {
+      m = JSON.parse(line) as WireMessage;
+    } catch {
+      return;
+    }
+    if (m.type === 'hello') hello = m;
+    else if (m.type === 'sample' || m.type === 'exit') {
+      inside.push(m.sample);
+      if (m.sample.peak !== null && (hwm === null || m.sample.peak > hwm)) hwm = m.sample.peak;
+      options.onSample?.({ label: candidate.label, sample: m.sample, elapsedMs: performance.now() - started });
+    } else if (m.type === 'trim') trims.push({ time: m.time, releasedBytes: m.releasedBytes });
+  };
+  // Reads what the sampler appended since the last read (a few hundred bytes per interval).
+  function readSamples(): void {
+    let data: Buffer;
+    try {
+      const fd = fs.openSync(sampleFile, 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        data = Buffer.alloc(Math.max(0, size - offset));
+        if (data.length) fs.readSync(fd, data, 0, data.length, offset);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return;
+    }
+    offset += data.length;
+    const lines = (partial + data.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line) handle(line);
+  }
+
+  const first = setTimeout(sampleOutside, Math.min(FIRST_SAMPLE_MS, options.intervalMs));
+  const timer = setInterval(sampleOutside, options.intervalMs);
+
+  const result = new Promise<RunRecord>((resolve, reject) => {
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(first);
+      clearInterval(timer);
+      fs.rmSync(dir, { recursive: true, force: true });
+      const reason = error.code === 'ENOENT' ? 'command not found' : error.code === 'EACCES' ? 'permission denied' : error.message;
+      reject(new CliError(`cannot start ${JSON.stringify(command[0])}: ${reason}`, error.code === 'ENOENT' ? 127 : 126));
+    });
+    child.once('exit', (code, signal) => {
+      const wallMs = performance.now() - started;
+      clearTimeout(first);
+      clearInterval(timer);
+      // The sampler's exit sample was written before the program exited: it is in the file now.
+      readSamples();
+      fs.rmSync(dir, { recursive: true, force: true });
+      {
+        const source: RunRecord['source'] = inside.length > 0 ? 'node' : 'proc';
+        const samples = source === 'node' ? inside : outside;
+        const check = hello
+          ? checkFromSampler(resolved.name, hello.allocator.name as AllocatorName, hello.allocator.notes)
+          : checkFromMaps(resolved.name, mapped);
+        const rss = rssFigures(samples, hwm);
+        const last = samples[samples.length - 1];
+        const costs = inside.map((s) => s.costMs).filter((c): c is number => c !== null);
+        resolve({
+          label: candidate.label,
+          command,
+          allocator: {
+            name: resolved.name,
+            version: hello?.allocator.version ?? null,
+            library: resolved.library ?? (hello?.allocator.library ?? null),
+            env: allocatorEnv,
+          },
+          check,
+          exitCode: code,
+          signal,
+          startTime,
+          wallMs,
+          source,
+          measured: hello && hello.pid !== child.pid ? { pid: hello.pid, argv: hello.argv } : null,
+          samples,
+          trims,
+          hwm,
+          backgroundThread: hello?.backgroundThread ?? null,
+          threads,
+          unavailable: source === 'proc' ? OUTSIDE_UNAVAILABLE : [],
+          rss,
+          heldBackFinal: last?.heldBack ?? null,
+          samplerCost: costs.length ? { meanMs: costs.reduce((a, b) => a + b, 0) / costs.length, maxMs: Math.max(...costs), samples: costs.length } : null,
+          findings: [],
+          findingsNote: null,
+          parts: [],
+        });
+      }
+    });
+  });
+
+  return {
+    result,
+    kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
+}
+
+/** Installs forwarding of signals to whatever run is active; returns the uninstaller. */
+export function forwardSignals(active: () => ActiveRun | null, onSignal?: (signal: NodeJS.Signals) => void): () => void {
+  // On a terminal, ^C and ^\ reach the whole foreground process group, the program included.
+  const fromTerminal = Boolean(process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY);
+  const handlers = FORWARDED_SIGNALS.map((signal) => {
+    const handler = (): void => {
+      onSignal?.(signal);
+      if (fromTerminal && TERMINAL_SIGNALS.includes(signal)) return;
+      active()?.kill(signal);
+    };
+    process.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  };
+}
+
+export function samplerPath(): string {
+  return path.join(__dirname, 'sampler.js');
+}

@@ -1,0 +1,161 @@
+// allocator-stats run: real programs under real preloaded allocators. A Node workload sampled
+// from inside, a C program sampled from outside, exit codes and signals passed through, and
+// the figures held against what /proc said inside the same program.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { JsonReport } from '../src/cli/export-json';
+import { buildAllocProgram, CLI, FIXTURES, hasGcc, procLines, runCli, startCli, tempDir } from './cli-helpers';
+import { ALLOCATOR_LIBRARIES, commandExists, findLibrary, MiB, ROOT, testIf } from './helpers';
+
+const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
+const withJemalloc = testIf(jemalloc !== null, 'libjemalloc2 not installed (apt-get install libjemalloc2)');
+const withGcc = testIf(hasGcc, 'no C compiler (apt-get install gcc libc6-dev)');
+const withGccAndJemalloc = testIf(hasGcc && jemalloc !== null, 'needs gcc and libjemalloc2');
+
+const SAMPLE_KEYS = ['t', 'rss', 'rssAnon', 'heapUsed', 'external', 'arrayBuffers', 'allocated', 'resident', 'heldBack', 'releasable', 'elu'];
+const RUN_KEYS = ['label', 'allocator', 'exitCode', 'wallMs', 'rss', 'samples', 'findings', 'allocatorCheck'];
+
+let dir: string;
+let program: string;
+let staticProgram: string;
+beforeAll(() => {
+  dir = tempDir();
+  if (hasGcc) {
+    program = buildAllocProgram(dir);
+    staticProgram = buildAllocProgram(dir, true);
+  }
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const readJson = (file: string): JsonReport => JSON.parse(fs.readFileSync(file, 'utf8')) as JsonReport;
+
+describe('allocator-stats run', () => {
+  withJemalloc('samples a Node program under jemalloc from inside; its stdout, stderr and exit code pass through; figures agree with /proc', async () => {
+    const out = path.join(dir, 'node.json');
+    const r = await runCli(['run', '--allocator', 'jemalloc', '--interval', '200', '--export-json', out, '--', process.execPath, path.join(FIXTURES, 'cli-churn.js'), '24', '1200', '7']);
+    expect(r.code).toBe(7);
+    // The program's own output, byte for byte, and nothing of ours on stdout.
+    expect(r.stdout).toMatch(/^churn: start\nchurn: done\n@@PROC \{[^\n]*\}\n$/);
+    expect(r.stderr.startsWith('churn: to stderr\n')).toBe(true);
+    expect(r.stderr).toContain('jemalloc');
+    expect(r.stderr).not.toContain('\r'); // no progress line when piped
+
+    const report = readJson(out);
+    expect(Object.keys(report)).toEqual(['command', 'runs', 'recommendation']);
+    expect(report.command.slice(-3)).toEqual(['24', '1200', '7']);
+    expect(report.recommendation).toBeNull();
+    expect(report.runs).toHaveLength(1);
+    const run = report.runs[0];
+    expect(Object.keys(run)).toEqual(RUN_KEYS);
+    expect(run.allocator.name).toBe('jemalloc');
+    expect(run.allocator.library).toBe(jemalloc);
+    expect(run.allocator.version).toMatch(/^5\./);
+    expect(run.allocatorCheck).toEqual({ detected: 'jemalloc', served: true, how: 'sampler' });
+    expect(run.exitCode).toBe(7);
+    expect(run.samples.length).toBeGreaterThanOrEqual(3);
+    for (const s of run.samples) expect(Object.keys(s)).toEqual(SAMPLE_KEYS);
+    const last = run.samples[run.samples.length - 1];
+    // Inside a Node program every number is known.
+    for (const k of ['allocated', 'resident', 'heldBack', 'releasable', 'heapUsed'] as const) expect(typeof last[k]).toBe('number');
+    expect(run.samples.every((s, i) => i === 0 || s.t >= run.samples[i - 1].t)).toBe(true);
+    expect(run.rss.final).toBe(last.rss);
+
+    // The fixture read /proc/self/status in its exit handler, right after the sampler's last sample.
+    const [proc] = procLines(r.stdout);
+    expect(Math.abs(run.rss.final! - proc.rss!)).toBeLessThanOrEqual(2 * MiB);
+    expect(Math.abs(run.rss.peak! - proc.hwm)).toBeLessThanOrEqual(2 * MiB);
+    expect(run.rss.steady!).toBeGreaterThan(0);
+    expect(run.rss.steady!).toBeLessThanOrEqual(run.rss.peak!);
+    expect(run.wallMs).toBeGreaterThan(1200);
+  });
+
+  test('judges a run of seconds: glibc keeping the memory of idle workers is allocator-retention', async () => {
+    const out = path.join(dir, 'retention.json');
+    const r = await runCli(['run', '--interval', '200', '--export-json', out, '--', process.execPath, path.join(ROOT, 'scripts', 'churn-idle.js'), '4', '48', '4']);
+    expect(r.code).toBe(0);
+    const run = readJson(out).runs[0];
+    const retention = run.findings.find((f) => f.id === 'allocator-retention');
+    expect(retention).toBeDefined();
+    expect(r.stderr).toContain(`[${retention!.severity}] allocator-retention: ${retention!.title}`);
+  });
+
+  test('finds the Node program under a shell that forks it, and measures that process', async () => {
+    const out = path.join(dir, 'sh.json');
+    const fixture = path.join(FIXTURES, 'cli-churn.js');
+    // `; true` keeps sh from exec'ing node: node is a grandchild of allocator-stats.
+    const r = await runCli(['run', '--interval', '200', '--export-json', out, '--', 'sh', '-c', `"${process.execPath}" "${fixture}" 16 600 0; true`]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/measured: pid \d+ \(.*cli-churn\.js 16 600 0\), started by sh/);
+    const run = readJson(out).runs[0];
+    expect(run.allocatorCheck).toEqual({ detected: 'glibc', served: true, how: 'sampler' });
+    expect(typeof run.samples[run.samples.length - 1].allocated).toBe('number');
+    const [proc] = procLines(r.stdout);
+    expect(Math.abs(run.rss.final! - proc.rss!)).toBeLessThanOrEqual(2 * MiB);
+  });
+
+  withGcc('samples a C program from outside through /proc: RSS known, allocator numbers null, peak equal to its VmHWM', async () => {
+    const out = path.join(dir, 'c.json');
+    const r = await runCli(['run', '--interval', '100', '--export-json', out, '--', program, '48', '600', '5']);
+    expect(r.code).toBe(5);
+    expect(r.stdout.startsWith('alloc: start\n')).toBe(true);
+    expect(r.stderr).toContain('not available from outside');
+    const run = readJson(out).runs[0];
+    expect(run.allocatorCheck).toEqual({ detected: 'glibc', served: true, how: 'maps' });
+    expect(run.samples.length).toBeGreaterThanOrEqual(3);
+    for (const s of run.samples) {
+      expect(typeof s.rss).toBe('number');
+      for (const k of ['allocated', 'resident', 'heldBack', 'releasable', 'heapUsed', 'elu'] as const) expect(s[k]).toBeNull();
+    }
+    const [proc] = procLines(r.stdout);
+    expect(proc.hwm).toBeGreaterThan(48 * MiB);
+    expect(Math.abs(run.rss.peak! - proc.hwm)).toBeLessThanOrEqual(MiB);
+  });
+
+  withGccAndJemalloc('sees a preloaded allocator in a C program’s maps, and marks a static program that ignored it', async () => {
+    const ok = path.join(dir, 'c-je.json');
+    const r1 = await runCli(['run', '--allocator', 'jemalloc', '--env', 'MALLOC_CONF=background_thread:true', '--interval', '100', '--export-json', ok, '--', program, '16', '400', '0']);
+    expect(r1.code).toBe(0);
+    const run = readJson(ok).runs[0];
+    expect(run.allocatorCheck).toEqual({ detected: 'jemalloc', served: true, how: 'maps' });
+    expect(run.allocator).toEqual({ name: 'jemalloc', version: null, library: jemalloc, env: { MALLOC_CONF: 'background_thread:true' } });
+
+    const bad = path.join(dir, 'c-static.json');
+    const r2 = await runCli(['run', '--allocator', 'jemalloc', '--interval', '100', '--export-json', bad, '--', staticProgram, '16', '400', '0']);
+    expect(r2.code).toBe(0);
+    expect(readJson(bad).runs[0].allocatorCheck).toEqual({ detected: 'glibc', served: false, how: 'maps' });
+    expect(r2.stderr).toContain('NOT serving');
+  });
+
+  testIf(commandExists('script'), 'needs script(1) for a terminal (apt-get install bsdutils)')('keeps a progress line on a terminal, and clears it', async () => {
+    // script(1) gives the command a pseudo-terminal and copies what reaches it to stdout.
+    const cli = `"${process.execPath}" "${CLI}" run --interval 100 -- "${process.execPath}" -e "setTimeout(() => {}, 800)"`;
+    const r = await new Promise<string>((resolve) => {
+      const child = spawn('script', ['-qec', cli, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.on('close', () => resolve(out));
+    });
+    expect(r).toMatch(/\r\x1b\[2Kglibc \d+\.\d s {2}RSS \d+\.\d MiB {2}held back \d+\.\d MiB/);
+    // Cleared before the summary.
+    expect(r).toMatch(/\r\x1b\[2Kallocator-stats: glibc/);
+  });
+
+  test('forwards SIGTERM to the program and exits with its exit code', async () => {
+    const { child, done } = startCli(['run', '--interval', '200', '--', process.execPath, path.join(FIXTURES, 'cli-signal.js'), 'trap']);
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.stdout).toContain('got SIGTERM');
+    expect(r.code).toBe(43);
+  });
+
+  test('dies of the same signal as the program', async () => {
+    const { child, done } = startCli(['run', '--interval', '200', '--', process.execPath, path.join(FIXTURES, 'cli-signal.js')]);
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
+    child.kill('SIGTERM');
+    const r = await done;
+    expect([r.code, r.signal]).toEqual([null, 'SIGTERM']);
+    expect(r.stderr).toContain('killed by SIGTERM');
+  });
+});
