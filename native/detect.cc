@@ -135,7 +135,8 @@ Detection Detect() {
         int major = 0, minor = 0;
         const char* patch = nullptr;
         tcVersion(&major, &minor, &patch);
-        d.version = std::to_string(major) + "." + std::to_string(minor) + (patch != nullptr ? patch : "");
+        d.versionNumbers = {static_cast<double>(major), static_cast<double>(minor)};
+        if (patch != nullptr) d.versionSuffix = patch;
       }
     } else if (d.kind != AllocatorKind::Tcmalloc) {
       d.inactive.emplace_back("tcmalloc", library);
@@ -151,8 +152,7 @@ Detection Detect() {
       d.name = "mimalloc";
       d.library = library;
       d.method = "mi_is_in_heap_region() owns a malloc() block";
-      int v = miVersion();  // major*100 + minor*10 + patch
-      d.version = std::to_string(v / 100) + "." + std::to_string((v % 100) / 10) + "." + std::to_string(v % 10);
+      d.versionNumbers = {static_cast<double>(miVersion())};
     } else if (d.kind != AllocatorKind::Mimalloc) {
       d.inactive.emplace_back("mimalloc", library);
     }
@@ -190,6 +190,10 @@ Napi::Value DetectJs(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("name", d.name);
   result.Set("version", d.version.empty() ? env.Null() : Napi::String::New(env, d.version));
+  Napi::Array numbers = Napi::Array::New(env, d.versionNumbers.size());
+  for (size_t i = 0; i < d.versionNumbers.size(); i++) numbers.Set(static_cast<uint32_t>(i), d.versionNumbers[i]);
+  result.Set("versionNumbers", numbers);
+  result.Set("versionSuffix", d.versionSuffix.empty() ? env.Null() : Napi::String::New(env, d.versionSuffix));
   result.Set("method", d.method);
   result.Set("library", d.library.empty() ? env.Null() : Napi::String::New(env, d.library));
   Napi::Array inactive = Napi::Array::New(env, d.inactive.size());

@@ -14,7 +14,9 @@ enum class AllocatorKind { Glibc, Jemalloc, Tcmalloc, Mimalloc, Musl, Unknown };
 struct Detection {
   AllocatorKind kind = AllocatorKind::Unknown;
   std::string name = "unknown";
-  std::string version;       // empty when unknown
+  std::string version;       // the allocator's own version string; empty when it has none
+  std::vector<double> versionNumbers;  // when it reports numbers instead (formatted in TypeScript)
+  std::string versionSuffix;           // tcmalloc's patch string
   std::string method;        // how it was decided, for notes
   std::string library;       // object that defines the allocator's symbols, when known
   std::string jemallocPrefix;  // "", "je_" or "_rjem_" when kind == Jemalloc

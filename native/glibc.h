@@ -19,6 +19,4 @@ struct Mallinfo {
 bool GlibcMallinfo(Mallinfo& out);
 const char* GlibcVersion();  // nullptr when not glibc
 
-void InitGlibc(Napi::Env env, Napi::Object exports);
-
 }  // namespace allocstats

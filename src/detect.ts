@@ -56,6 +56,20 @@ function preloadEntries(value: string | undefined, mapped: Set<string>): Preload
     });
 }
 
+// Allocators that report numbers instead of a version string.
+function versionOf(native: { name: string; version: string | null; versionNumbers: number[]; versionSuffix: string | null }): string | null {
+  if (native.version !== null) return native.version;
+  const [first, second] = native.versionNumbers;
+  if (native.name === 'tcmalloc' && second !== undefined) return `${first}.${second}${native.versionSuffix ?? ''}`;
+  if (native.name === 'mimalloc' && first !== undefined) return mimallocVersionText(first);
+  return null;
+}
+
+/** mi_version() (major*100 + minor*10 + patch) as "major.minor.patch". */
+export function mimallocVersionText(v: number): string {
+  return `${Math.floor(v / 100)}.${Math.floor((v % 100) / 10)}.${v % 10}`;
+}
+
 let cached: AllocatorInfo | undefined;
 
 /** Which allocator serves malloc() in this process. Decided once; later calls return a copy. */
@@ -103,7 +117,7 @@ function buildInfo(): AllocatorInfo {
   if (name === 'unknown') notes.push(native.method);
   return {
     name,
-    version: native.version,
+    version: versionOf(native),
     method: native.method,
     library: native.library,
     inactive: native.inactive.map((i) => ({ name: asName(i.name), library: i.library })),

@@ -1,5 +1,5 @@
 // The glibc namespace: glibc's own calls, for when the unified numbers are not enough.
-import { binding, type NativeMallinfo } from './binding';
+import { binding, Layout, type NativeMallinfo } from './binding';
 import { requireAllocator } from './detect';
 import { keepCallerStack, typeError, unsupported, withCode } from './errors';
 import { mallocInfoFromRows, type MallocInfo } from './mallocinfo';
@@ -24,6 +24,19 @@ export type MalloptParam = keyof typeof MALLOPT_PARAMS;
 
 const requireGlibc = (what: string): void => requireAllocator('glibc', what, 'glibc malloc');
 
+const MALLINFO = ['source', 'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'] as const;
+let mallinfoLayout: Layout<(typeof MALLINFO)[number]> | undefined;
+
+function decodeMallinfo(v: Float64Array | null): Mallinfo {
+  if (v === null) throw unsupported('neither mallinfo2() nor mallinfo() exists in this glibc');
+  mallinfoLayout ??= new Layout('mallinfo', binding.glibcWire.mallinfo, MALLINFO);
+  const f = mallinfoLayout.decode(v);
+  const { source, ...fields } = f;
+  const counters = {} as Omit<Mallinfo, 'source'>;
+  for (const [k, value] of Object.entries(fields)) counters[k as keyof typeof counters] = value ?? 0;
+  return { source: binding.glibcWire.mallinfoSources[source ?? 0] as Mallinfo['source'], ...counters };
+}
+
 /** mallinfo2() (mallinfo() before glibc 2.33, `source` says which), on the threadpool. */
 export function mallinfo2(): Promise<Mallinfo> {
   try {
@@ -31,18 +44,13 @@ export function mallinfo2(): Promise<Mallinfo> {
   } catch (error) {
     return Promise.reject(error);
   }
-  return keepCallerStack(binding.glibcMallinfo(), mallinfo2).then((mi) => {
-    if (mi === null) throw unsupported('neither mallinfo2() nor mallinfo() exists in this glibc');
-    return mi;
-  });
+  return keepCallerStack(binding.glibcMallinfo(), mallinfo2).then(decodeMallinfo);
 }
 
 /** mallinfo2() on the JS thread: O(free chunks), and it locks every arena. */
 export function mallinfo2Sync(): Mallinfo {
   requireGlibc('glibc.mallinfo2Sync()');
-  const mi = binding.glibcMallinfoSync();
-  if (mi === null) throw unsupported('neither mallinfo2() nor mallinfo() exists in this glibc');
-  return mi;
+  return decodeMallinfo(binding.glibcMallinfoSync());
 }
 
 function parsed(rows: Float64Array | null): MallocInfo {

@@ -10,8 +10,8 @@ import {
   mallctlWrite,
   setEpochInterval as setInterval_,
 } from './backends/jemalloc';
-import { allocatorIdentity, requireAllocator } from './detect';
-import { trim as unifiedTrim } from './trim';
+import { requireAllocator } from './detect';
+import { queueTrim, trim as unifiedTrim } from './trim';
 import type { RawValue, TrimResult } from './types';
 import { integer, optionalBoolean } from './validate';
 
@@ -49,29 +49,14 @@ export function purge(): Promise<TrimResult> {
   return unifiedTrim();
 }
 
-/** Returns only what the decay curves allow now (arena.4096.decay), measured like trim(). */
-export async function decay(): Promise<TrimResult> {
-  requireJemalloc('jemalloc.decay()');
-  const time = Date.now();
-  const t = await jemallocTrim(true, decay);
-  const notes = [...t.notes];
-  let releasedBytes: number | null = null;
-  if (t.rssBefore !== null && t.rssAfter !== null) {
-    releasedBytes = Math.max(0, t.rssBefore - t.rssAfter);
-    if (t.rssAfter > t.rssBefore) notes.push(`RSS grew by ${t.rssAfter - t.rssBefore} bytes during the decay: released is shown as 0`);
+/** Returns only what the decay curves allow now (arena.4096.decay), measured and counted like trim(). */
+export function decay(): Promise<TrimResult> {
+  try {
+    requireJemalloc('jemalloc.decay()');
+  } catch (error) {
+    return Promise.reject(error);
   }
-  return {
-    time,
-    allocator: allocatorIdentity(),
-    supported: true,
-    rssBefore: t.rssBefore,
-    rssAfter: t.rssAfter,
-    releasedBytes,
-    heldBackBefore: t.heldBackBefore,
-    heldBackAfter: t.heldBackAfter,
-    durationMs: t.durationMs,
-    notes,
-  };
+  return queueTrim(() => jemallocTrim(true, decay));
 }
 
 /**

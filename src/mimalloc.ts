@@ -1,6 +1,13 @@
 // The mimalloc namespace: version, options, process info, collect on every JS thread.
 import { binding, type NativeMimallocProcessInfo } from './binding';
-import { getCollectTimeout, mimallocConfig, mimallocOptionNames, mimallocVersion, setCollectTimeout as setTimeout_ } from './backends/mimalloc';
+import {
+  getCollectTimeout,
+  mimallocConfig,
+  mimallocOptionNames,
+  mimallocProcessInfo,
+  mimallocVersion,
+  setCollectTimeout as setTimeout_,
+} from './backends/mimalloc';
 import { requireAllocator } from './detect';
 import { typeError, unsupported, withCode } from './errors';
 import { trim as unifiedTrim } from './trim';
@@ -42,7 +49,7 @@ export function option(name: string, value?: number): number | null {
 /** mi_process_info(). */
 export function processInfo(): MimallocProcessInfo {
   requireMimalloc('mimalloc.processInfo()');
-  const info = binding.mimallocSampleSync().processInfo;
+  const info = mimallocProcessInfo();
   if (info === null) throw unsupported('mi_process_info() is not available');
   return info;
 }

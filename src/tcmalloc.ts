@@ -1,6 +1,6 @@
 // The tcmalloc (gperftools) namespace: numeric properties, release rate, release.
 import { binding } from './binding';
-import { TCMALLOC_PROPERTIES, TCMALLOC_SETTINGS, tcmallocConfig } from './backends/tcmalloc';
+import { TCMALLOC_PROPERTIES, TCMALLOC_SETTINGS, tcmallocConfig, tcmallocProperties } from './backends/tcmalloc';
 import { requireAllocator } from './detect';
 import { typeError, unsupported, withCode } from './errors';
 import { trim as unifiedTrim } from './trim';
@@ -18,13 +18,13 @@ function checkName(name: unknown): string {
 export function property(name: string): number | null {
   const n = checkName(name);
   requireTcmalloc('tcmalloc.property()');
-  return binding.tcmallocSampleSync([n]).properties[n] ?? null;
+  return tcmallocProperties([n])[n] ?? null;
 }
 
 /** Every property allocator-stats knows, by name. */
 export function properties(): Record<string, number | null> {
   requireTcmalloc('tcmalloc.properties()');
-  return binding.tcmallocSampleSync([...TCMALLOC_PROPERTIES, ...TCMALLOC_SETTINGS]).properties;
+  return tcmallocProperties([...TCMALLOC_PROPERTIES, ...TCMALLOC_SETTINGS]);
 }
 
 /** MallocExtension::SetNumericProperty(name, value). Throws ERR_TCMALLOC_PROPERTY when tcmalloc refuses it. */

@@ -1,76 +1,77 @@
 // glibc malloc (ptmalloc2). Held-back memory comes from the residency of the arena regions
 // (mincore over [heap] and the thread-arena heaps), not from fordblks: malloc_trim() drops
 // pages but leaves their chunks in the bins, so fordblks does not move when RSS does.
-import { binding, type NativeGlibcSample, type NativeGlibcTrim } from '../binding';
+import { binding, nativeBackend, type Fields, type NativeSample, type NativeTrim } from '../binding';
 import { keepCallerStack } from '../errors';
 import { mallocInfoFromRows, trimmableEstimate } from '../mallocinfo';
-import type { ProcessMemory, RawValue } from '../types';
+import type { RawValue } from '../types';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim, SampleRequest, TrimRequest } from './types';
 
 const NS_PER_MS = 1e6;
 let pageSize: number | undefined;
 const page = (): number => (pageSize ??= binding.glibcInfo().pageSize);
 
-// Layout of the native sample (see SampleToJs in native/glibc.cc).
-const SAMPLE = {
-  glibc: 0,
-  process: 2,
-  mallinfoSource: 7,
-  mallinfo: 8,
-  arenasOk: 18,
-  mainMapped: 19,
-  mainResident: 20,
-  threadMapped: 21,
-  threadResident: 22,
-  heaps: 23,
-  arenas: 24,
-  matches: 25,
-  scans: 26,
-  mallocInfo: 27,
-  rows: 28,
-} as const;
-
 const MALLINFO_FIELDS = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'] as const;
 
-// Where the counters came from: malloc_info() carries them when releasable is asked for.
-const SOURCES: Record<number, string> = { 1: 'mallinfo2', 2: 'mallinfo', 3: 'malloc_info' };
+// The fields read from the native records, by the names native/glibc.cc declares.
+const SHAPE = {
+  sample: [
+    'source',
+    ...MALLINFO_FIELDS,
+    'arenasOk',
+    'mainMapped',
+    'mainResident',
+    'threadMapped',
+    'threadResident',
+    'heaps',
+    'arenas',
+    'matches',
+    'scans',
+    'mallocInfo',
+  ],
+  sampleArgs: ['releasable'],
+  gauge: ['arenasOk', 'mainResident', 'threadResident'],
+  trim: [],
+  trimArgs: ['pad'],
+} as const;
+const native = nativeBackend('glibc', SHAPE);
 
-const known = (v: number): number | null => (v < 0 ? null : v);
+export type GlibcSample = NativeSample<(typeof SHAPE.sample)[number]>;
+type GlibcGauge = Fields<(typeof SHAPE.gauge)[number]>;
 
-export function processFromSample(v: NativeGlibcSample): ProcessMemory {
-  const p = SAMPLE.process;
-  return { rss: known(v[p]), rssAnon: known(v[p + 1]), rssFile: known(v[p + 2]), rssShmem: known(v[p + 3]), swap: known(v[p + 4]) };
-}
+// Where the counters came from (the addon's list; malloc_info() carries them when releasable is asked for).
+const SOURCES = binding.glibcWire.mallinfoSources;
 
-export function glibcNumbers(v: NativeGlibcSample, pad = 0): AllocatorNumbers {
+export function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
+  const v = sample.fields as { readonly [K in keyof GlibcSample['fields']]: number };
   const notes: string[] = [];
-  const source = v[SAMPLE.mallinfoSource];
-  if (v[SAMPLE.glibc] !== 1 || source === 0) {
+  const source = v.source;
+  if (!sample.serving || !source) {
     notes.push('glibc malloc does not serve malloc() in this process: its counters are not reported');
     return { allocated: null, resident: null, heldBack: null, releasable: null, mapped: null, raw: {}, notes };
   }
   const raw: Record<string, RawValue> = { source: SOURCES[source] ?? 'mallinfo2' };
-  for (let i = 0; i < MALLINFO_FIELDS.length; i++) raw[MALLINFO_FIELDS[i]] = v[SAMPLE.mallinfo + i];
-  if (source === 2) notes.push('mallinfo2() is missing (glibc < 2.33): mallinfo() counters wrap past 4 GiB');
-  const uordblks = v[SAMPLE.mallinfo + 7];
-  const hblkhd = v[SAMPLE.mallinfo + 4];
+  for (const field of MALLINFO_FIELDS) raw[field] = v[field];
+  if (SOURCES[source] === 'mallinfo') notes.push('mallinfo2() is missing (glibc < 2.33): mallinfo() counters wrap past 4 GiB');
+  const uordblks = v.uordblks;
+  const hblkhd = v.hblkhd;
   const allocated = uordblks + hblkhd;
-  const mapped = v[SAMPLE.mallinfo] + hblkhd;
-  if (v[SAMPLE.arenasOk] !== 1) {
+  const mapped = v.arena + hblkhd;
+  if (v.arenasOk !== 1) {
     notes.push('arena regions could not be located: resident and held-back bytes are unknown (fordblks is only an upper bound)');
     return { allocated, resident: null, heldBack: null, releasable: null, mapped, raw, notes };
   }
-  const mainResident = v[SAMPLE.mainResident];
-  const threadResident = v[SAMPLE.threadResident];
+  const mainResident = v.mainResident;
+  const threadResident = v.threadResident;
   const arenaResident = mainResident + threadResident;
   raw.arenaResidentBytes = arenaResident;
   raw.mainArenaResidentBytes = mainResident;
   raw.threadArenaResidentBytes = threadResident;
-  raw.arenaMappedBytes = v[SAMPLE.mainMapped] + v[SAMPLE.threadMapped];
-  raw.arenas = v[SAMPLE.arenas];
-  raw.threadArenaHeaps = v[SAMPLE.heaps];
-  raw.regionScans = v[SAMPLE.scans];
-  if (v[SAMPLE.matches] !== 1) {
+  raw.arenaMappedBytes = v.mainMapped + v.threadMapped;
+  raw.arenas = v.arenas;
+  raw.threadArenaHeaps = v.heaps;
+  raw.regionScans = v.scans;
+  if (v.matches !== 1) {
     notes.push(
       'arena regions found in /proc/self/maps do not add up to mallinfo.arena ' +
         '(the heap changed while sampling, or some arena memory lies outside [heap] and the thread heaps)',
@@ -87,9 +88,9 @@ export function glibcNumbers(v: NativeGlibcSample, pad = 0): AllocatorNumbers {
   }
   const heldBack = resident - allocated;
   let releasable: number | null = null;
-  const mallocInfo = v[SAMPLE.mallocInfo];
+  const mallocInfo = v.mallocInfo;
   if (mallocInfo === 1) {
-    const info = mallocInfoFromRows(v, SAMPLE.rows);
+    const info = mallocInfoFromRows(sample.tail);
     releasable = Math.min(heldBack, trimmableEstimate(info, page(), pad));
     raw.freeChunks = info.totals.rest.count + info.totals.fast.count;
   } else if (mallocInfo === 2) {
@@ -98,21 +99,50 @@ export function glibcNumbers(v: NativeGlibcSample, pad = 0): AllocatorNumbers {
   return { allocated, resident, heldBack, releasable, mapped, raw, notes };
 }
 
-function toSample(native: NativeGlibcSample): BackendSample {
-  return { numbers: glibcNumbers(native), process: processFromSample(native) };
+// Bytes allocated in arenas (uordblks) as of this thread's last sample. A trim measures arena
+// residency before and after (lock-free) and takes allocated from here: counting it afresh
+// would walk every free chunk under each arena's lock, stalling every thread that allocates
+// for many times what malloc_trim() itself takes, and allocated barely moves across a trim.
+let lastCount: { uordblks: number; at: number } | null = null;
+
+function toSample(sample: GlibcSample): BackendSample {
+  const uordblks = sample.fields.uordblks;
+  if (sample.serving && sample.fields.source && uordblks !== null) lastCount = { uordblks, at: performance.now() };
+  return { numbers: glibcNumbers(sample), process: sample.process };
 }
 
-function toTrim(native: NativeGlibcTrim): BackendTrim {
-  const before = native.before ? glibcNumbers(native.before) : null;
-  const after = native.after ? glibcNumbers(native.after) : null;
+const arenaResident = (g: GlibcGauge): number | null =>
+  g.arenasOk === 1 && g.mainResident !== null && g.threadResident !== null ? g.mainResident + g.threadResident : null;
+
+function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], never>): BackendTrim {
+  const notes: string[] = [];
+  const before = arenaResident(t.before);
+  const after = arenaResident(t.after);
+  let heldBackBefore: number | null = null;
+  let heldBackAfter: number | null = null;
+  if (before === null || after === null) {
+    notes.push('arena regions could not be located around the trim: held-back bytes before and after are unknown');
+  } else if (lastCount === null) {
+    notes.push(
+      'held-back bytes before and after are unknown: no sample in this thread has counted the allocated bytes yet ' +
+        '(counting them during the trim would walk every free chunk under the arenas’ locks)',
+    );
+  } else {
+    heldBackBefore = Math.max(0, before - lastCount.uordblks);
+    heldBackAfter = Math.max(0, after - lastCount.uordblks);
+    notes.push(
+      `held back before and after: arena residency measured around the trim, less the bytes allocated in arenas ` +
+        `as counted by the sample ${Math.round(performance.now() - lastCount.at)} ms earlier`,
+    );
+  }
   return {
     supported: true,
-    rssBefore: native.rssBefore,
-    rssAfter: native.rssAfter,
-    heldBackBefore: before?.heldBack ?? null,
-    heldBackAfter: after?.heldBack ?? null,
-    durationMs: native.durationNs / NS_PER_MS,
-    notes: [],
+    rssBefore: t.rssBefore,
+    rssAfter: t.rssAfter,
+    heldBackBefore,
+    heldBackAfter,
+    durationMs: t.durationNs / NS_PER_MS,
+    notes,
   };
 }
 
@@ -120,15 +150,15 @@ export const glibcBackend: Backend = {
   name: 'glibc',
   canTrim: true,
   sampleSync(request: SampleRequest) {
-    return toSample(binding.glibcSampleSync(request.releasable));
+    return toSample(native.sampleSync({ releasable: request.releasable ? 1 : 0 }));
   },
   sample(request: SampleRequest) {
-    return keepCallerStack(binding.glibcSample(request.releasable), glibcBackend.sample).then(toSample);
+    return keepCallerStack(native.sample({ releasable: request.releasable ? 1 : 0 }), glibcBackend.sample).then(toSample);
   },
   trimSync(request: TrimRequest) {
-    return toTrim(binding.glibcTrimSync(request.pad, true));
+    return toTrim(native.trimSync({ pad: request.pad }));
   },
   trim(request: TrimRequest) {
-    return keepCallerStack(binding.glibcTrim(request.pad, true), glibcBackend.trim).then(toTrim);
+    return keepCallerStack(native.trim({ pad: request.pad }), glibcBackend.trim).then(toTrim);
   },
 };

@@ -1,12 +1,6 @@
 // jemalloc: stats.* after an epoch refresh (rate-limited: it merges every arena), dirty and
 // muzzy pages for what a purge returns, arena.4096.purge (4096 = all arenas) for trim().
-import {
-  binding,
-  type MallctlType,
-  type MallctlValue,
-  type NativeJemallocSample,
-  type NativeJemallocTrim,
-} from '../binding';
+import { binding, nativeBackend, type MallctlType, type MallctlValue, type NativeProcessMemory, type NativeSample, type NativeTrim } from '../binding';
 import { describe, keepCallerStack, typeError, unsupported, withCode } from '../errors';
 import type { RawValue } from '../types';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim } from './types';
@@ -209,7 +203,68 @@ function readOrNull(name: string): MallctlValue {
   }
 }
 
-export function jemallocNumbers(s: NativeJemallocSample): AllocatorNumbers {
+// The fields read from the native records, by the names native/jemalloc.cc declares.
+const SAMPLE_FIELDS = [
+  'statsEnabled',
+  'allocated',
+  'active',
+  'resident',
+  'mapped',
+  'retained',
+  'metadata',
+  'dirtyPages',
+  'muzzyPages',
+  'pageSize',
+  'backgroundThread',
+  'refreshed',
+  'epochAgeNs',
+  'epochCostNs',
+] as const;
+const native = nativeBackend('jemalloc', {
+  sample: SAMPLE_FIELDS,
+  sampleArgs: ['epochIntervalNs'],
+  gauge: SAMPLE_FIELDS,
+  trim: [],
+  trimArgs: ['decay'],
+});
+type Field = (typeof SAMPLE_FIELDS)[number];
+
+/** One jemalloc sample, its flags as booleans. */
+export interface JemallocSample {
+  serving: boolean;
+  statsEnabled: boolean;
+  process: NativeProcessMemory;
+  allocated: number | null;
+  active: number | null;
+  resident: number | null;
+  mapped: number | null;
+  retained: number | null;
+  metadata: number | null;
+  dirtyPages: number | null;
+  muzzyPages: number | null;
+  pageSize: number | null;
+  backgroundThread: boolean | null;
+  refreshed: boolean;
+  epochAgeNs: number | null;
+  epochCostNs: number | null;
+  costNs: number;
+}
+
+function jemallocSample(serving: boolean, f: { readonly [K in Field]: number | null }, process: NativeProcessMemory, costNs: number): JemallocSample {
+  return {
+    ...f,
+    serving,
+    statsEnabled: f.statsEnabled === 1,
+    backgroundThread: f.backgroundThread === null ? null : f.backgroundThread === 1,
+    refreshed: f.refreshed === 1,
+    process,
+    costNs,
+  };
+}
+
+const fromNative = (n: NativeSample<Field>): JemallocSample => jemallocSample(n.serving, n.fields, n.process, n.costNs);
+
+export function jemallocNumbers(s: JemallocSample): AllocatorNumbers {
   const notes: string[] = [];
   const nulls = { allocated: null, resident: null, heldBack: null, releasable: null, mapped: null };
   if (!s.serving) {
@@ -265,36 +320,37 @@ export function jemallocNumbers(s: NativeJemallocSample): AllocatorNumbers {
   return { allocated, resident, heldBack, releasable, mapped: s.mapped, raw, notes };
 }
 
-function toSample(native: NativeJemallocSample): BackendSample {
-  return { numbers: jemallocNumbers(native), process: native.process };
+function toSample(n: NativeSample<Field>): BackendSample {
+  return { numbers: jemallocNumbers(fromNative(n)), process: n.process };
 }
 
-export function jemallocTrimOutcome(native: NativeJemallocTrim, action: string): BackendTrim {
-  const before = jemallocNumbers(native.before);
-  const after = jemallocNumbers(native.after);
+export function jemallocTrimOutcome(t: NativeTrim<Field, never>, action: string): BackendTrim {
+  const noProcess: NativeProcessMemory = { rss: null, rssAnon: null, rssFile: null, rssShmem: null, swap: null };
+  const before = jemallocNumbers(jemallocSample(true, t.before, noProcess, 0));
+  const after = jemallocNumbers(jemallocSample(true, t.after, noProcess, 0));
   const notes: string[] = [];
-  if (native.result !== 0) notes.push(`mallctl ${action} failed (errno ${native.result})`);
+  if (t.result !== 0) notes.push(`mallctl ${action} failed (errno ${t.result})`);
   if (before.releasable !== null) notes.push(`dirty+muzzy pages before: ${before.releasable} bytes, after: ${after.releasable} bytes`);
   return {
     supported: true,
-    rssBefore: native.rssBefore,
-    rssAfter: native.rssAfter,
+    rssBefore: t.rssBefore,
+    rssAfter: t.rssAfter,
     heldBackBefore: before.heldBack,
     heldBackAfter: after.heldBack,
-    durationMs: native.durationNs / NS_PER_MS,
+    durationMs: t.durationNs / NS_PER_MS,
     notes,
   };
 }
 
+const action = (decay: boolean): string => (decay ? 'arena.4096.decay' : 'arena.4096.purge');
+
 /** decay: only what the decay curves allow now; purge (default): every dirty and muzzy page. */
 export function jemallocTrimSync(decay = false): BackendTrim {
-  const action = decay ? 'arena.4096.decay' : 'arena.4096.purge';
-  return jemallocTrimOutcome(binding.jemallocTrimSync(decay), action);
+  return jemallocTrimOutcome(native.trimSync({ decay: decay ? 1 : 0 }), action(decay));
 }
 
 export function jemallocTrim(decay = false, caller: Function = jemallocTrim): Promise<BackendTrim> {
-  const action = decay ? 'arena.4096.decay' : 'arena.4096.purge';
-  return keepCallerStack(binding.jemallocTrim(decay), caller).then((t) => jemallocTrimOutcome(t, action));
+  return keepCallerStack(native.trim({ decay: decay ? 1 : 0 }), caller).then((t) => jemallocTrimOutcome(t, action(decay)));
 }
 
 const CONFIG = [
@@ -329,10 +385,10 @@ export const jemallocBackend: Backend = {
   name: 'jemalloc',
   canTrim: true,
   sampleSync() {
-    return toSample(binding.jemallocSampleSync(epochIntervalMs));
+    return toSample(native.sampleSync({ epochIntervalNs: epochIntervalMs * NS_PER_MS }));
   },
   sample() {
-    return keepCallerStack(binding.jemallocSample(epochIntervalMs), jemallocBackend.sample).then(toSample);
+    return keepCallerStack(native.sample({ epochIntervalNs: epochIntervalMs * NS_PER_MS }), jemallocBackend.sample).then(toSample);
   },
   trimSync() {
     return jemallocTrimSync(false);

@@ -1,7 +1,8 @@
 // mimalloc: committed memory from mi_process_info() as resident; release builds do not count
 // allocated bytes, so allocated and heldBack are null. Heaps belong to threads, so trim()
 // asks every JS thread that loaded this addon to run mi_collect(true) on itself.
-import { binding, type NativeMimallocSample, type NativeMimallocTrim } from '../binding';
+import { binding, nativeBackend, type NativeMimallocProcessInfo, type NativeProcessMemory, type NativeSample, type NativeTrim } from '../binding';
+import { mimallocVersionText } from '../detect';
 import { keepCallerStack } from '../errors';
 import type { RawValue } from '../types';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim } from './types';
@@ -55,8 +56,7 @@ const STABLE_OPTIONS = ['show_errors', 'show_stats', 'verbose'] as const;
 /** mi_version() as "major.minor.patch", or null. */
 export function mimallocVersion(): string | null {
   const v = binding.mimallocInfo().version;
-  if (v === null) return null;
-  return `${Math.floor(v / 100)}.${Math.floor((v % 100) / 10)}.${v % 10}`;
+  return v === null ? null : mimallocVersionText(v);
 }
 
 /** Option names for this mimalloc, in enum order (only the stable ones when the version is not known). */
@@ -83,7 +83,46 @@ function countsAllocated(): boolean {
   return counts;
 }
 
-export function mimallocNumbers(s: NativeMimallocSample): AllocatorNumbers {
+// The fields read from the native records, by the names native/mimalloc.cc declares.
+const PROCESS_INFO = ['elapsedMs', 'userMs', 'systemMs', 'currentRss', 'peakRss', 'currentCommit', 'peakCommit', 'pageFaults'] as const;
+const SAMPLE_FIELDS = ['processInfo', ...PROCESS_INFO] as const;
+type Field = (typeof SAMPLE_FIELDS)[number];
+const native = nativeBackend('mimalloc', {
+  sample: SAMPLE_FIELDS,
+  sampleArgs: [],
+  gauge: SAMPLE_FIELDS,
+  trim: ['threads', 'answered', 'unreachable'],
+  trimArgs: ['timeoutMs', 'delayOption'],
+});
+
+/** One mimalloc sample: mi_process_info() when mimalloc serves malloc. */
+export interface MimallocSample {
+  serving: boolean;
+  process: NativeProcessMemory;
+  processInfo: NativeMimallocProcessInfo | null;
+  costNs: number;
+}
+
+function processInfoOf(f: { readonly [K in Field]: number | null }): NativeMimallocProcessInfo | null {
+  if (f.processInfo !== 1) return null;
+  const info = {} as Record<(typeof PROCESS_INFO)[number], number>;
+  for (const name of PROCESS_INFO) info[name] = f[name] ?? 0;
+  return info;
+}
+
+const fromNative = (n: NativeSample<Field>): MimallocSample => ({
+  serving: n.serving,
+  process: n.process,
+  processInfo: processInfoOf(n.fields),
+  costNs: n.costNs,
+});
+
+/** mi_process_info() now, or null when mimalloc does not serve malloc. */
+export function mimallocProcessInfo(): NativeMimallocProcessInfo | null {
+  return fromNative(native.sampleSync({})).processInfo;
+}
+
+export function mimallocNumbers(s: MimallocSample): AllocatorNumbers {
   const notes: string[] = [];
   const pi = s.processInfo;
   if (!s.serving || pi === null) {
@@ -103,14 +142,15 @@ export function mimallocNumbers(s: NativeMimallocSample): AllocatorNumbers {
   return { allocated: null, resident: pi.currentCommit, heldBack: null, releasable: null, mapped: null, raw, notes };
 }
 
-function toSample(native: NativeMimallocSample): BackendSample {
-  return { numbers: mimallocNumbers(native), process: native.process };
+function toSample(n: NativeSample<Field>): BackendSample {
+  return { numbers: mimallocNumbers(fromNative(n)), process: n.process };
 }
 
-function toTrim(native: NativeMimallocTrim): BackendTrim {
+function toTrim(t: NativeTrim<Field, 'threads' | 'answered' | 'unreachable'>): BackendTrim {
+  const native = { ...t, threads: t.fields.threads ?? 0, answered: t.fields.answered ?? 0, unreachable: t.fields.unreachable ?? 0 };
   const notes: string[] = [];
-  const before = native.before.processInfo?.currentCommit ?? null;
-  const after = native.after.processInfo?.currentCommit ?? null;
+  const before = processInfoOf(t.before)?.currentCommit ?? null;
+  const after = processInfoOf(t.after)?.currentCommit ?? null;
   if (before !== null && after !== null) notes.push(`mimalloc committed memory went from ${before} to ${after} bytes`);
   notes.push(
     `mi_collect(true) ran on this thread and was asked of ${native.threads} other JS thread(s); ` +
@@ -161,16 +201,16 @@ export const mimallocBackend: Backend = {
   name: 'mimalloc',
   canTrim: true,
   sampleSync() {
-    return toSample(binding.mimallocSampleSync());
+    return toSample(native.sampleSync({}));
   },
   sample() {
-    return keepCallerStack(binding.mimallocSample(), mimallocBackend.sample).then(toSample);
+    return keepCallerStack(native.sample({}), mimallocBackend.sample).then(toSample);
   },
   trimSync() {
-    return toTrim(binding.mimallocTrimSync(collectTimeoutMs, delayOption()));
+    return toTrim(native.trimSync({ timeoutMs: collectTimeoutMs, delayOption: delayOption() }));
   },
   trim() {
-    return keepCallerStack(binding.mimallocTrim(collectTimeoutMs, delayOption()), mimallocBackend.trim).then(toTrim);
+    return keepCallerStack(native.trim({ timeoutMs: collectTimeoutMs, delayOption: delayOption() }), mimallocBackend.trim).then(toTrim);
   },
   config: mimallocConfig,
 };

@@ -1,7 +1,7 @@
 // gperftools tcmalloc: numeric properties for the numbers, ReleaseFreeMemory() for trim().
 // Only the page heap's free pages are returned by a release; free objects in the thread,
 // central and transfer caches stay (they count as held back, not as releasable).
-import { binding, type NativeTcmallocSample, type NativeTcmallocTrim } from '../binding';
+import { binding, nativeBackend, type NativeProcessMemory, type NativeSample, type NativeTrim } from '../binding';
 import { keepCallerStack } from '../errors';
 import type { RawValue } from '../types';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim } from './types';
@@ -9,7 +9,7 @@ import type { AllocatorNumbers, Backend, BackendSample, BackendTrim } from './ty
 const NS_PER_MS = 1e6;
 const MiB = 1024 * 1024;
 
-/** The numeric properties read on every sample. */
+/** The numeric properties read on every sample (native/tcmalloc.cc reads them; checked by name at load). */
 export const TCMALLOC_PROPERTIES = [
   'generic.current_allocated_bytes',
   'generic.heap_size',
@@ -29,7 +29,31 @@ export const TCMALLOC_SETTINGS = [
   'tcmalloc.heap_limit_mb',
 ] as const;
 
-export function tcmallocNumbers(s: NativeTcmallocSample): AllocatorNumbers {
+type Property = (typeof TCMALLOC_PROPERTIES)[number];
+const native = nativeBackend('tcmalloc', {
+  sample: TCMALLOC_PROPERTIES,
+  sampleArgs: [],
+  gauge: TCMALLOC_PROPERTIES,
+  trim: [],
+  trimArgs: [],
+});
+
+/** One tcmalloc sample: its numeric properties by name, null when this tcmalloc lacks one. */
+export interface TcmallocSample {
+  serving: boolean;
+  process: NativeProcessMemory;
+  properties: Record<string, number | null>;
+  costNs: number;
+}
+
+const fromNative = (n: NativeSample<Property>): TcmallocSample => ({
+  serving: n.serving,
+  process: n.process,
+  properties: { ...n.fields },
+  costNs: n.costNs,
+});
+
+export function tcmallocNumbers(s: TcmallocSample): AllocatorNumbers {
   const notes: string[] = [];
   if (!s.serving) {
     notes.push('tcmalloc does not serve malloc() in this process: its counters are not reported');
@@ -62,42 +86,51 @@ export function tcmallocNumbers(s: NativeTcmallocSample): AllocatorNumbers {
   return { allocated, resident, heldBack, releasable, mapped: p['generic.heap_size'] ?? null, raw, notes };
 }
 
-function toSample(native: NativeTcmallocSample): BackendSample {
-  return { numbers: tcmallocNumbers(native), process: native.process };
+function toSample(n: NativeSample<Property>): BackendSample {
+  return { numbers: tcmallocNumbers(fromNative(n)), process: n.process };
 }
 
-function toTrim(native: NativeTcmallocTrim): BackendTrim {
+function toTrim(t: NativeTrim<Property, never>): BackendTrim {
+  const process: NativeProcessMemory = { rss: null, rssAnon: null, rssFile: null, rssShmem: null, swap: null };
+  const gauge = (properties: Record<string, number | null>): TcmallocSample => ({ serving: true, process, properties, costNs: 0 });
   return {
     supported: true,
-    rssBefore: native.rssBefore,
-    rssAfter: native.rssAfter,
-    heldBackBefore: tcmallocNumbers(native.before).heldBack,
-    heldBackAfter: tcmallocNumbers(native.after).heldBack,
-    durationMs: native.durationNs / NS_PER_MS,
+    rssBefore: t.rssBefore,
+    rssAfter: t.rssAfter,
+    heldBackBefore: tcmallocNumbers(gauge({ ...t.before })).heldBack,
+    heldBackAfter: tcmallocNumbers(gauge({ ...t.after })).heldBack,
+    durationMs: t.durationNs / NS_PER_MS,
     notes: [],
   };
 }
 
+/** Numeric properties by name; null for a name this tcmalloc does not know. */
+export function tcmallocProperties(names: readonly string[]): Record<string, number | null> {
+  const values = binding.tcmallocProperties(names);
+  const out: Record<string, number | null> = {};
+  names.forEach((name, i) => (out[name] = Number.isNaN(values[i]) ? null : values[i]));
+  return out;
+}
+
 export function tcmallocConfig(): Record<string, RawValue> {
-  const sample = binding.tcmallocSampleSync(TCMALLOC_SETTINGS);
-  if (!sample.serving) return {};
-  return { ...sample.properties, releaseRate: binding.tcmallocReleaseRate() };
+  if (!native.sampleSync({}).serving) return {};
+  return { ...tcmallocProperties(TCMALLOC_SETTINGS), releaseRate: binding.tcmallocReleaseRate() };
 }
 
 export const tcmallocBackend: Backend = {
   name: 'tcmalloc',
   canTrim: true,
   sampleSync() {
-    return toSample(binding.tcmallocSampleSync(TCMALLOC_PROPERTIES));
+    return toSample(native.sampleSync({}));
   },
   sample() {
-    return keepCallerStack(binding.tcmallocSample(TCMALLOC_PROPERTIES), tcmallocBackend.sample).then(toSample);
+    return keepCallerStack(native.sample({}), tcmallocBackend.sample).then(toSample);
   },
   trimSync() {
-    return toTrim(binding.tcmallocTrimSync(TCMALLOC_PROPERTIES));
+    return toTrim(native.trimSync({}));
   },
   trim() {
-    return keepCallerStack(binding.tcmallocTrim(TCMALLOC_PROPERTIES), tcmallocBackend.trim).then(toTrim);
+    return keepCallerStack(native.trim({}), tcmallocBackend.trim).then(toTrim);
   },
   config: tcmallocConfig,
 };
