@@ -76,7 +76,18 @@ bool MimallocServes(MiInHeapFn inHeap) {
   return owned;
 }
 
-bool GlibcServes() {
+bool GlibcServes(const char** how = nullptr) {
+  // A small block from glibc lands in one of its arenas: checked without taking any arena lock.
+  // Only when that fails do glibc's counters decide, each read a walk of every free chunk
+  // under each arena's lock (tens of ms on a fragmented heap, while allocating threads wait).
+  void* probe = ProbeAllocate(64);
+  bool held = GlibcArenaHolds(probe);
+  g_free(probe);
+  if (held) {
+    if (how != nullptr) *how = "a malloc() block lies in a glibc arena";
+    return true;
+  }
+  if (how != nullptr) *how = "mallinfo counters moved on malloc";
   for (int attempt = 0; attempt < 3; attempt++) {
     Mallinfo before, after;
     if (!GlibcMallinfo(before)) return false;
@@ -161,11 +172,12 @@ Detection Detect() {
   if (d.kind != AllocatorKind::Unknown) return d;
 
   if (const char* glibc = GlibcVersion()) {
-    if (GlibcServes()) {
+    const char* how = "";
+    if (GlibcServes(&how)) {
       d.kind = AllocatorKind::Glibc;
       d.name = "glibc";
       d.version = glibc;
-      d.method = "mallinfo counters moved on malloc";
+      d.method = how;
       d.library = LibraryOf(dlsym(RTLD_DEFAULT, "gnu_get_libc_version"));
     } else {
       d.method = "glibc is loaded but its counters did not move on malloc, and no known allocator claimed it";

@@ -464,6 +464,10 @@ void Glibc::Extras(Napi::Env env, Napi::Object exports) const {
         return mi;
       },
       [](Napi::Env e, Mallinfo& mi) { return MallinfoToJs(e, mi); });
+  // The bare call, unmeasured: the baseline `npm run bench` holds trim() against.
+  ExportPair<double>(
+      env, exports, "glibcMallocTrim", [] { return Api().mallocTrim != nullptr ? double(Api().mallocTrim(0)) : kUnknown; },
+      [](Napi::Env e, double& r) { return Napi::Number::New(e, r); });
   const bool available = Api().mallocInfo != nullptr;
   ExportPair<std::vector<double>>(
       env, exports, "glibcMallocInfo",
@@ -479,6 +483,32 @@ void Glibc::Extras(Napi::Env env, Napi::Object exports) const {
 }
 
 }  // namespace
+
+bool GlibcArenaHolds(const void* block) {
+#ifdef __linux__
+  if (Api().version == nullptr || block == nullptr) return false;
+  const uintptr_t p = reinterpret_cast<uintptr_t>(block);
+  // A thread arena's heap: a valid header at the HEAP_MAX_SIZE-aligned start, p inside it.
+  const uintptr_t at = p & ~(kHeapMax - 1);
+  HeapInfoPrefix info;
+  if (SafeRead(nullptr, &info, at, sizeof info) && PlausibleHeap(info, at) && p < at + info.size) return true;
+  // The main arena: inside [heap], below the break.
+  const uintptr_t brk = reinterpret_cast<uintptr_t>(sbrk(0));
+  if (p >= brk) return false;
+  std::string maps;
+  if (!ReadSelfMaps(maps)) return false;
+  for (size_t line = 0; line < maps.size();) {
+    size_t next = maps.find('\n', line);
+    if (next == std::string::npos) next = maps.size();
+    if (maps.find("[heap]", line) < next) {
+      unsigned long start = 0, end = 0;
+      if (sscanf(maps.c_str() + line, "%lx-%lx", &start, &end) == 2 && p >= start && p < end) return true;
+    }
+    line = next + 1;
+  }
+#endif
+  return false;
+}
 
 bool GlibcMallinfo(Mallinfo& out) {
   const GlibcApi& api = Api();

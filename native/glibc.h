@@ -18,5 +18,8 @@ struct Mallinfo {
 // 2 GiB. Costs O(free chunks) and locks every arena.
 bool GlibcMallinfo(Mallinfo& out);
 const char* GlibcVersion();  // nullptr when not glibc
+// Whether `block` lies in one of glibc's arenas ([heap] below the break, or a thread-arena
+// heap with a valid header). Lock-free, unlike the counters, which walk every free chunk.
+bool GlibcArenaHolds(const void* block);
 
 }  // namespace allocstats

@@ -98,6 +98,9 @@ export interface NativeBinding {
   glibcMallocInfoSync(): NativeMallocInfoRows | null;
   glibcMallocInfo(): Promise<NativeMallocInfoRows | null>;
   glibcMallopt(param: number, value: number): boolean;
+  /** malloc_trim(0), bare and unmeasured: the baseline for benchmarks. NaN without malloc_trim. */
+  glibcMallocTrimSync(): number;
+  glibcMallocTrim(): Promise<number>;
 
   jemallocInfo(): { serving: boolean; prefix: string | null; mibCache: boolean };
   jemallocRead(name: string, type: MallctlType): MallctlValue;
