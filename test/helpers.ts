@@ -67,11 +67,18 @@ const report = (v) => process.stdout.write('\\n@@RESULT@@' + JSON.stringify(v, (
 ${code}
 })().catch((e) => { report({ __error: { message: e.message, code: e.code, name: e.name, stack: e.stack } }); process.exitCode = 3; });
 `;
+  return runNode<T>([...(options.execArgv ?? []), '-e', script], options);
+}
+
+function runNode<T>(
+  args: string[],
+  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number },
+): Promise<ChildResult<T>> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...options.env };
   delete env.LD_PRELOAD;
   if (options.preload) env.LD_PRELOAD = options.preload;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.execArgv ?? []), '-e', script], { env, cwd: ROOT });
+    const child = spawn(process.execPath, args, { env, cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -93,6 +100,14 @@ ${code}
       resolve({ value: value as T, stderr });
     });
   });
+}
+
+/** Runs the scenario test/fixtures/<file> in a fresh `node` and returns the value it reports. */
+export function runFixture<T = unknown>(
+  file: string,
+  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number; execArgv?: string[]; args?: string[] } = {},
+): Promise<ChildResult<T>> {
+  return runNode<T>([...(options.execArgv ?? []), path.join(ROOT, 'test', 'fixtures', file), ...(options.args ?? [])], options);
 }
 
 export function nodeVersionOk(): boolean {

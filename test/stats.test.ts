@@ -1,5 +1,5 @@
 import { allocatorStats, allocatorStatsSync, type MemoryStats } from '../src';
-import { MiB, runChild } from './helpers';
+import { MiB, runFixture } from './helpers';
 
 const SIZE_FIELDS = ['allocated', 'resident', 'heldBack', 'releasable', 'mapped'] as const;
 
@@ -65,21 +65,7 @@ describe('allocatorStats', () => {
   });
 
   test('held memory shows up: 64 MiB of freed small blocks move from allocated to heldBack', async () => {
-    // In a fresh child, so nothing else in the heap changes meanwhile.
-    const { value } = await runChild<{ before: MemoryStats; during: MemoryStats; after: MemoryStats }>(`
-      const a = require(LIB);
-      const { collect } = require(WORKLOAD);
-      const before = await a.allocatorStats();
-      // 8 KiB Buffers come from the main arena (below the mmap threshold), written so they
-      // are resident; dropping them leaves the pages in glibc's bins.
-      let held = [];
-      for (let i = 0; i < 8192; i++) held.push(Buffer.alloc(8192, 1));
-      const during = await a.allocatorStats();
-      held = null;
-      collect();
-      await new Promise((r) => setTimeout(r, 200));
-      const after = await a.allocatorStats();
-      report({ before, during, after });`);
+    const { value } = await runFixture<{ before: MemoryStats; during: MemoryStats; after: MemoryStats }>('held-memory.js');
     const { before, during, after } = value;
     for (const s of [before, during, after]) checkInvariants(s);
     expect(during.allocated! - before.allocated!).toBeGreaterThan(56 * MiB);
