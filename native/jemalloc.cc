@@ -55,6 +55,28 @@ const JemallocApi& Api() {
 constexpr size_t kMaxMib = 8;
 // A few hundred names are ever read by the library itself; callers may read any number.
 constexpr size_t kMaxCachedMibs = 1024;
+// jemalloc's own names are at most a few dozen characters; longer ones (an index written with
+// thousands of leading zeros) are looked up every time rather than kept.
+constexpr size_t kMaxCachedNameLength = 128;
+
+// Names whose value jemalloc reads through a pointer: a C string, or a structure of hooks.
+// Writing a number there makes jemalloc follow a bogus pointer, so the type a caller names is
+// checked against this list here, whatever TypeScript's table said.
+enum class Pointer { None, String, Structure, ReadOnly };
+
+Pointer PointerOf(const std::string& name) {
+  auto ends = [&](const char* suffix) {
+    const size_t n = strlen(suffix);
+    return name.size() >= n && name.compare(name.size() - n, n, suffix) == 0;
+  };
+  // Read-only: jemalloc refuses every write (EPERM) before it looks at the value.
+  if (name == "version" || name.rfind("opt.", 0) == 0 || name.rfind("config.", 0) == 0) return Pointer::ReadOnly;
+  if (ends(".extent_hooks") || ends(".hooks") || name == "arenas.create" || name.rfind("experimental.", 0) == 0) {
+    return Pointer::Structure;
+  }
+  if (ends(".dss") || ends(".name") || name == "prof.dump" || name == "prof.prefix") return Pointer::String;
+  return Pointer::None;
+}
 struct Mib {
   size_t parts[kMaxMib];
   size_t length;
@@ -87,10 +109,12 @@ int Ctl(JemallocState& s, const std::string& name, void* oldp, size_t* oldlenp, 
       mib.length = kMaxMib;
       int rc = api.nameToMib(name.c_str(), mib.parts, &mib.length);
       if (rc != 0) return rc;
-      // Names come from callers (mallctl.read of any arena or bin index): keep the cache
-      // bounded; the names read on every sample are looked up again after a reset.
-      if (s.mibs.size() >= kMaxCachedMibs) s.mibs.clear();
-      s.mibs.emplace(name, mib);
+      // Names come from callers (mallctl.read of any arena or bin index, of any length): keep
+      // the cache bounded; the names read on every sample are looked up again after a reset.
+      if (name.size() <= kMaxCachedNameLength) {
+        if (s.mibs.size() >= kMaxCachedMibs) s.mibs.clear();
+        s.mibs.emplace(name, mib);
+      }
     }
   }
   return api.byMib(mib.parts, mib.length, oldp, oldlenp, newp, newlen);
@@ -335,6 +359,14 @@ Napi::Value WriteJs(const Napi::CallbackInfo& info) {
     }
     return d;
   };
+  const Pointer pointer = PointerOf(name);
+  if (pointer == Pointer::Structure ||
+      (pointer != Pointer::ReadOnly && (pointer == Pointer::String) != (type == CtlType::String))) {
+    throw CodedError(env, "ERR_MALLCTL_TYPE",
+                     "mallctl " + name + (pointer == Pointer::Structure ? " takes a structure of hooks"
+                                          : pointer == Pointer::String  ? " takes a string"
+                                                                        : " does not take a string"));
+  }
   Context ctx = State(env);
   int rc = 0;
   switch (type) {
