@@ -68,17 +68,24 @@ struct TrimResult {
 
 // The measured trim: RSS from the OS right before and after the allocator's own call.
 TrimResult TakeTrim(const Backend& backend, const Call& call) {
-  std::lock_guard<std::mutex> lock(TrimLock());
   TrimResult t;
   const size_t gauge = backend.GaugeFields().count;
   t.before.Reset(gauge);
   t.after.Reset(gauge);
   t.own.Reset(backend.TrimFields().count);
-  backend.Gauge(call, t.before);
   ProcessMemory before, after;
-  ReadProcessStatm(call.files.get(), before);
-  double start = NowNs();
-  t.common[CommonTrim::result] = backend.Trim(call, t.own);
+  double start = 0;
+  Backend::Wait wait;
+  {
+    std::lock_guard<std::mutex> lock(TrimLock());
+    backend.Gauge(call, t.before);
+    ReadProcessStatm(call.files.get(), before);
+    start = NowNs();
+    int result = 0;
+    wait = backend.StartTrim(call, t.own, result);
+    t.common[CommonTrim::result] = result;
+  }
+  if (wait) wait(t.own);
   t.common[CommonTrim::durationNs] = NowNs() - start;
   ReadProcessStatm(call.files.get(), after);
   t.common[CommonTrim::rssBefore] = before.rss;

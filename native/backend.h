@@ -58,6 +58,14 @@ class Backend {
   virtual void Gauge(const Call& call, Record& out) const { Sample(call, out); }
   // The raw release; `out` is sized to TrimFields(). Returns the allocator's result code.
   virtual int Trim(const Call& call, Record& out) const = 0;
+  // A release that must then wait for other threads: Trim()'s work runs under the trim lock,
+  // and the returned wait (if any) after it is released, so that no thread holds the
+  // process-wide lock while it waits for another JS thread (which may itself wait for it).
+  using Wait = std::function<void(Record& out)>;
+  virtual Wait StartTrim(const Call& call, Record& out, int& result) const {
+    result = Trim(call, out);
+    return nullptr;
+  }
 
   // Functions only this allocator has (mallctl, mallopt, options...).
   virtual void Extras(Napi::Env env, Napi::Object exports) const {}

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -62,6 +63,9 @@ struct Round {
 struct Registration {
   uint64_t id;
   napi_threadsafe_function tsfn;
+  // Set while this thread is blocked in a sync trim: it collects its own heap there and
+  // cannot answer a request until it returns, so other trims do not wait for it.
+  std::shared_ptr<std::atomic<bool>> trimming;
 };
 
 struct Registry {
@@ -93,7 +97,41 @@ void CollectOnThisThread(napi_env env, napi_value, void*, void* data) {
 struct MimallocState : BackendState {
   uint64_t id = 0;  // 0: this environment is not registered
   napi_threadsafe_function tsfn = nullptr;
+  std::shared_ptr<std::atomic<bool>> trimming = std::make_shared<std::atomic<bool>>(false);
 };
+
+namespace {
+
+// mimalloc's decommit delay is one process-wide option, while trims may overlap once they
+// wait outside the trim lock: the first trim saves it and sets 0, the last one restores it.
+struct DelayOverride {
+  std::mutex mutex;
+  int users = 0;
+  long saved = 0;
+};
+
+DelayOverride& Delay() {
+  static DelayOverride* delay = new DelayOverride();  // never destroyed: trims may run at exit
+  return *delay;
+}
+
+void HoldDelay(int option) {
+  const MimallocApi& api = Symbols();
+  if (option < 0 || api.optionGet == nullptr || api.optionSet == nullptr) return;
+  DelayOverride& d = Delay();
+  std::lock_guard<std::mutex> lock(d.mutex);
+  if (d.users++ == 0) d.saved = api.optionGet(option), api.optionSet(option, 0);
+}
+
+void ReleaseDelay(int option) {
+  const MimallocApi& api = Symbols();
+  if (option < 0 || api.optionGet == nullptr || api.optionSet == nullptr) return;
+  DelayOverride& d = Delay();
+  std::lock_guard<std::mutex> lock(d.mutex);
+  if (--d.users == 0) api.optionSet(option, d.saved);
+}
+
+}  // namespace
 
 namespace {
 
@@ -130,7 +168,7 @@ void Register(Napi::Env env, MimallocState& state) {
     std::lock_guard<std::mutex> lock(r.mutex);
     state.id = r.nextId++;
     state.tsfn = tsfn;
-    r.entries.push_back({state.id, tsfn});
+    r.entries.push_back({state.id, tsfn, state.trimming});
   }
   napi_add_env_cleanup_hook(env, Unregister, &state);
 }
@@ -179,24 +217,35 @@ class Mimalloc final : public Backend {
   }
 
   int Trim(const Call& call, Record& out) const override {
+    int result = 0;
+    Wait wait = StartTrim(call, out, result);
+    if (wait) wait(out);
+    return result;
+  }
+
+  Wait StartTrim(const Call& call, Record& out, int& result) const override {
+    result = 0;
     // A sync trim blocks this environment's JS thread: it collects here, not through its hook.
-    uint64_t selfId = 0;
-    if (call.onJsThread && call.state) selfId = static_cast<MimallocState&>(*call.state).id;
+    std::shared_ptr<std::atomic<bool>> self;
+    if (call.onJsThread && call.state) self = static_cast<MimallocState&>(*call.state).trimming;
+    if (self) self->store(true);
     double timeoutMs = call.Arg(TrimArg::timeoutMs);
     if (!(timeoutMs >= 0)) timeoutMs = 0;
     double delay = call.Arg(TrimArg::delayOption);
     const int delayOption = delay >= 0 && delay < 64 ? static_cast<int>(delay) : -1;
-    const MimallocApi& api = Symbols();
-    bool restoreDelay = delayOption >= 0 && api.optionGet != nullptr && api.optionSet != nullptr;
-    long savedDelay = restoreDelay ? api.optionGet(delayOption) : 0;
-    if (restoreDelay) api.optionSet(delayOption, 0);
-    int threads = 0, unreachable = 0;
+    HoldDelay(delayOption);
+    int threads = 0, unreachable = 0, selfCollecting = 0;
     auto round = std::make_shared<Round>();
     {
       Registry& r = TheRegistry();
       std::lock_guard<std::mutex> registryLock(r.mutex);
       for (const Registration& e : r.entries) {
-        if (e.id == selfId) continue;
+        if (e.trimming == self) continue;
+        // Blocked in its own sync trim, which collects that thread's heap.
+        if (e.trimming && e.trimming->load()) {
+          selfCollecting++;
+          continue;
+        }
         auto* data = new std::shared_ptr<Round>(round);
         if (napi_call_threadsafe_function(e.tsfn, data, napi_tsfn_nonblocking) == napi_ok) {
           threads++;
@@ -207,17 +256,20 @@ class Mimalloc final : public Backend {
       }
     }
     // The calling thread (the JS thread for a sync trim, a threadpool thread otherwise).
-    api.collect(true);
-    int answered = 0;
-    {
-      std::unique_lock<std::mutex> wait(round->mutex);
-      round->done.wait_for(wait, std::chrono::duration<double, std::milli>(timeoutMs),
-                           [&] { return round->answered >= threads; });
-      answered = round->answered;
-    }
-    if (restoreDelay) api.optionSet(delayOption, savedDelay);
-    out[TrimField::threads] = threads, out[TrimField::answered] = answered, out[TrimField::unreachable] = unreachable;
-    return 0;
+    Symbols().collect(true);
+    out[TrimField::threads] = threads + selfCollecting, out[TrimField::unreachable] = unreachable;
+    return [round, threads, selfCollecting, timeoutMs, delayOption, self](Record& out) {
+      int answered = 0;
+      {
+        std::unique_lock<std::mutex> wait(round->mutex);
+        round->done.wait_for(wait, std::chrono::duration<double, std::milli>(timeoutMs),
+                             [&] { return round->answered >= threads; });
+        answered = round->answered;
+      }
+      ReleaseDelay(delayOption);
+      if (self) self->store(false);
+      out[TrimField::answered] = answered + selfCollecting;
+    };
   }
 
   void Extras(Napi::Env env, Napi::Object exports) const override;
