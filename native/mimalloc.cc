@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <chrono>
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -57,7 +58,33 @@ bool Serving() { return DetectAllocator().kind == AllocatorKind::Mimalloc && Sym
 struct Round {
   std::mutex mutex;
   std::condition_variable done;
-  int answered = 0;
+  int answered = 0;  // collected on their thread
+  int gone = 0;      // their thread began to exit first: it will not collect
+};
+
+// One request to one thread; settled once, by its collect or by that thread's exit.
+struct Ticket {
+  std::shared_ptr<Round> round;
+  std::atomic<bool> settled{false};
+  explicit Ticket(std::shared_ptr<Round> r) : round(std::move(r)) {}
+  void Settle(bool collected) {
+    if (settled.exchange(true)) return;
+    {
+      std::lock_guard<std::mutex> lock(round->mutex);
+      (collected ? round->answered : round->gone)++;
+    }
+    round->done.notify_all();
+  }
+};
+
+// Requests queued to one thread and not yet settled. A thread that begins to exit (its
+// 'exit' event) closes its inbox and settles them: process.exit() stops worker threads
+// before it tears the main thread's environment down, so a worker blocked in trimSync()
+// waiting for the main thread would otherwise wait the whole collect timeout.
+struct Inbox {
+  std::mutex mutex;
+  bool closed = false;
+  std::vector<std::shared_ptr<Ticket>> pending;
 };
 
 struct Registration {
@@ -66,6 +93,7 @@ struct Registration {
   // Set while this thread is blocked in a sync trim: it collects its own heap there and
   // cannot answer a request until it returns, so other trims do not wait for it.
   std::shared_ptr<std::atomic<bool>> trimming;
+  std::shared_ptr<Inbox> inbox;
 };
 
 struct Registry {
@@ -83,13 +111,9 @@ Registry& TheRegistry() {
 void CollectOnThisThread(napi_env env, napi_value, void*, void* data) {
   // env is null when the environment is being torn down: collecting is still harmless.
   if (Symbols().collect != nullptr) Symbols().collect(true);
-  auto* round = static_cast<std::shared_ptr<Round>*>(data);
-  {
-    std::lock_guard<std::mutex> lock((*round)->mutex);
-    (*round)->answered++;
-  }
-  (*round)->done.notify_all();
-  delete round;
+  auto* ticket = static_cast<std::shared_ptr<Ticket>*>(data);
+  (*ticket)->Settle(true);
+  delete ticket;
 }
 
 }  // namespace
@@ -98,6 +122,7 @@ struct MimallocState : BackendState {
   uint64_t id = 0;  // 0: this environment is not registered
   napi_threadsafe_function tsfn = nullptr;
   std::shared_ptr<std::atomic<bool>> trimming = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
 };
 
 namespace {
@@ -168,7 +193,7 @@ void Register(Napi::Env env, MimallocState& state) {
     std::lock_guard<std::mutex> lock(r.mutex);
     state.id = r.nextId++;
     state.tsfn = tsfn;
-    r.entries.push_back({state.id, tsfn, state.trimming});
+    r.entries.push_back({state.id, tsfn, state.trimming, state.inbox});
   }
   napi_add_env_cleanup_hook(env, Unregister, &state);
 }
@@ -246,11 +271,24 @@ class Mimalloc final : public Backend {
           selfCollecting++;
           continue;
         }
-        auto* data = new std::shared_ptr<Round>(round);
+        auto ticket = std::make_shared<Ticket>(round);
+        {
+          std::lock_guard<std::mutex> inboxLock(e.inbox->mutex);
+          if (e.inbox->closed) {
+            unreachable++;
+            continue;
+          }
+          auto& pending = e.inbox->pending;
+          pending.erase(std::remove_if(pending.begin(), pending.end(), [](const auto& t) { return t->settled.load(); }),
+                        pending.end());
+          pending.push_back(ticket);
+        }
+        auto* data = new std::shared_ptr<Ticket>(ticket);
         if (napi_call_threadsafe_function(e.tsfn, data, napi_tsfn_nonblocking) == napi_ok) {
           threads++;
         } else {
           delete data;
+          ticket->settled.store(true);
           unreachable++;
         }
       }
@@ -259,16 +297,19 @@ class Mimalloc final : public Backend {
     Symbols().collect(true);
     out[TrimField::threads] = threads + selfCollecting, out[TrimField::unreachable] = unreachable;
     return [round, threads, selfCollecting, timeoutMs, delayOption, self](Record& out) {
-      int answered = 0;
+      int answered = 0, gone = 0;
       {
         std::unique_lock<std::mutex> wait(round->mutex);
         round->done.wait_for(wait, std::chrono::duration<double, std::milli>(timeoutMs),
-                             [&] { return round->answered >= threads; });
-        answered = round->answered;
+                             [&] { return round->answered + round->gone >= threads; });
+        answered = round->answered, gone = round->gone;
       }
       ReleaseDelay(delayOption);
       if (self) self->store(false);
       out[TrimField::answered] = answered + selfCollecting;
+      // Threads that began to exit are counted as unreachable, not as asked.
+      out[TrimField::threads] = out[TrimField::threads] - gone;
+      out[TrimField::unreachable] = out[TrimField::unreachable] + gone;
     };
   }
 
@@ -325,7 +366,22 @@ Napi::Value StatsTextJs(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, text);
 }
 
+// Called from this thread's 'exit' event: it will not answer requests any more.
+Napi::Value ClosingJs(const Napi::CallbackInfo& info) {
+  auto state = StateAs<MimallocState>(info.Env(), MimallocBackend());
+  if (!state) return info.Env().Undefined();
+  std::vector<std::shared_ptr<Ticket>> pending;
+  {
+    std::lock_guard<std::mutex> lock(state->inbox->mutex);
+    state->inbox->closed = true;
+    pending.swap(state->inbox->pending);
+  }
+  for (auto& ticket : pending) ticket->Settle(false);
+  return info.Env().Undefined();
+}
+
 void Mimalloc::Extras(Napi::Env env, Napi::Object exports) const {
+  exports.Set("mimallocClosing", Napi::Function::New(env, ClosingJs, "mimallocClosing"));
   exports.Set("mimallocInfo", Napi::Function::New(env, InfoJs, "mimallocInfo"));
   exports.Set("mimallocOptionGet", Napi::Function::New(env, OptionGetJs, "mimallocOptionGet"));
   exports.Set("mimallocOptionSet", Napi::Function::New(env, OptionSetJs, "mimallocOptionSet"));

@@ -115,6 +115,8 @@ export interface NativeBinding {
   mimallocOptionGet(option: number): number | null;
   mimallocOptionSet(option: number, value: number): boolean;
   mimallocStatsText(): string | null;
+  /** This thread is exiting: trims stop waiting for it to collect. */
+  mimallocClosing(): void;
 }
 
 // node-gyp-build looks in prebuilds/<platform>-<arch>/ first, then build/Release.

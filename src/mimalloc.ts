@@ -287,3 +287,8 @@ export function config(): Record<string, RawValue> {
 }
 
 registerBackend(mimallocBackend);
+
+// A thread that is exiting will never collect: say so as its exit begins, so that trims that
+// asked it stop waiting (process.exit() stops worker threads before the main thread's
+// environment is torn down, and a worker blocked in trimSync() waits for the main thread).
+if (binding.mimallocInfo().version !== null) process.once('exit', () => binding.mimallocClosing());

@@ -48,6 +48,9 @@ export function testIf(available: boolean, reason: string): jest.It {
 export interface ChildResult<T> {
   value: T;
   stderr: string;
+  /** How the child ended: its exit code, or the signal that killed it (a hang past timeoutMs is SIGKILL). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 /**
@@ -97,7 +100,7 @@ function runNode<T>(
         reject(Object.assign(e, { code: value.__error.code }));
         return;
       }
-      resolve({ value: value as T, stderr });
+      resolve({ value: value as T, stderr, code, signal });
     });
   });
 }

@@ -116,3 +116,15 @@ describe('mimalloc sync trims from several threads', () => {
     }
   });
 });
+
+describe('mimalloc and process.exit()', () => {
+  it('exits at once while a worker waits in trimSync() for the exiting main thread', async () => {
+    // The worker would wait a minute for the main thread; a hang is killed at 30 s (SIGKILL).
+    const { value, code, signal } = await runFixture<{ name: string; exiting: boolean }>('mimalloc-exit.js', {
+      preload: lib!,
+      timeoutMs: 30000,
+    });
+    expect(value).toEqual({ name: 'mimalloc', exiting: true });
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+  });
+});
