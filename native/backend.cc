@@ -112,6 +112,27 @@ Napi::Value SampleToJs(Napi::Env env, const SampleResult& r) {
                     {r.own.tail.data(), r.own.tail.size()}});
 }
 
+// A sync sample written into the caller's Float64Array when it fits: returns how many values
+// were written. A new ArrayBuffer per sample has its backing store malloc'd and freed by a
+// later GC, and thousands of such free chunks made every later mallinfo2() walk (the heart
+// of a glibc sample) many times slower.
+Napi::Value SampleIntoJs(Napi::Env env, const SampleResult& r, Napi::Value out) {
+  const size_t total = CommonSample::kCount + r.own.values.size() + r.own.tail.size();
+  if (out.IsTypedArray() && out.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+    Napi::Float64Array array = out.As<Napi::Float64Array>();
+    if (array.ElementLength() >= total) {
+      double* at = array.Data();
+      memcpy(at, r.common, sizeof r.common);
+      at += CommonSample::kCount;
+      if (!r.own.values.empty()) memcpy(at, r.own.values.data(), r.own.values.size() * sizeof(double));
+      at += r.own.values.size();
+      if (!r.own.tail.empty()) memcpy(at, r.own.tail.data(), r.own.tail.size() * sizeof(double));
+      return Napi::Number::New(env, static_cast<double>(total));
+    }
+  }
+  return SampleToJs(env, r);
+}
+
 Napi::Value TrimToJs(Napi::Env env, const TrimResult& t) {
   return Pack(env, {{t.common, CommonTrim::kCount},
                     {t.before.values.data(), t.before.values.size()},
@@ -161,7 +182,7 @@ Napi::Value SampleSyncJs(const Napi::CallbackInfo& info) {
   const Backend& backend = BackendArg(info);
   Call call = MakeCall(info, backend, IndexOf(backend));
   call.onJsThread = true;
-  return SampleToJs(info.Env(), TakeSample(backend, call, false));
+  return SampleIntoJs(info.Env(), TakeSample(backend, call, false), info.Length() > 2 ? info[2] : info.Env().Undefined());
 }
 
 Napi::Value SampleAsyncJs(const Napi::CallbackInfo& info) {

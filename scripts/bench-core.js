@@ -24,13 +24,15 @@ const FREE_CHUNKS = Number(process.env.BENCH_FREE_CHUNKS || 600000);
 const ratio = (x, base) => `${(x / base).toFixed(2)}x`;
 
 function cost() {
+  const glibcIndex = binding.wire.backends.findIndex((b) => b.name === 'glibc');
+  const buffer = new Float64Array(4096);
   const rounds = 31;
   const calls = 200;
   const cases = {
     'process.memoryUsage()': () => process.memoryUsage(),
     'allocatorStatsSync()': () => a.allocatorStatsSync(),
     'allocatorStatsSync({ releasable: true })': () => a.allocatorStatsSync({ releasable: true }),
-    '  of which: native sample (statm, mallinfo2, residency)': () => binding.sampleSync(0, [0]),
+    '  of which: native sample (statm, mallinfo2, residency)': () => binding.sampleSync(glibcIndex, [0], buffer),
     '  of which: v8 figures (memoryUsage + getHeapStatistics)': () => {
       process.memoryUsage();
       require('node:v8').getHeapStatistics();

@@ -86,7 +86,8 @@ export interface NativeBinding {
   processMemory(): NativeProcessMemory;
 
   wire: NativeWire;
-  sampleSync(backend: number, args: number[]): Float64Array;
+  /** Writes into `out` when it is long enough and returns how many values it wrote. */
+  sampleSync(backend: number, args: number[], out?: Float64Array): Float64Array | number;
   sample(backend: number, args: number[]): Promise<Float64Array>;
   trimSync(backend: number, args: number[]): Float64Array;
   trim(backend: number, args: number[]): Promise<Float64Array>;
@@ -134,30 +135,39 @@ const known = (v: number): number | null => (Number.isNaN(v) ? null : v);
  */
 export class Layout<N extends string> {
   readonly size: number;
-  private readonly at: Array<[N, number]>;
+  private readonly names: readonly N[];
+  private readonly indices: readonly number[];
 
   constructor(record: string, exported: readonly string[], expected: readonly N[]) {
     this.size = exported.length;
-    this.at = expected.map((name) => {
+    this.names = expected;
+    this.indices = expected.map((name) => {
       const i = exported.indexOf(name);
       if (i < 0) throw new Error(`the native ${record} record has no field ${name}: the addon and lib/ are from different builds`);
-      return [name, i];
+      return i;
     });
   }
 
+  // Runs on every sample: plain loops, no iterators.
   decode(values: Float64Array, offset = 0): Fields<N> {
     const out = {} as Record<N, number | null>;
-    for (const [name, i] of this.at) out[name] = known(values[offset + i]);
+    for (let k = 0; k < this.names.length; k++) out[this.names[k]] = known(values[offset + this.indices[k]]);
     return out;
   }
 
   /** Arguments in the order the addon declares them. */
   encode(values: { readonly [K in N]: number }): number[] {
     const out = new Array<number>(this.size).fill(NaN);
-    for (const [name, i] of this.at) out[i] = values[name];
+    for (let k = 0; k < this.names.length; k++) out[this.indices[k]] = values[this.names[k]];
     return out;
   }
 }
+
+// Room for a variable-length tail in the reused sync-sample buffer (glibc's malloc_info rows:
+// a few hundred on a process with a handful of arenas); a longer sample gets its own array.
+const SAMPLE_TAIL_ROOM = 4096;
+
+const NO_TAIL = new Float64Array(0);
 
 const COMMON_SAMPLE = ['serving', 'costNs', 'rss', 'rssAnon', 'rssFile', 'rssShmem', 'swap'] as const;
 const COMMON_TRIM = ['result', 'durationNs', 'rssBefore', 'rssAfter'] as const;
@@ -171,7 +181,8 @@ export interface NativeSample<S extends string> {
   /** Read in the same native call as the allocator's numbers. */
   process: NativeProcessMemory;
   fields: Fields<S>;
-  /** Variable-length data after the named fields (glibc: malloc_info() rows). */
+  /** Variable-length data after the named fields (glibc: malloc_info() rows). For a sync
+   * sample it views a buffer reused by the next one: read it before sampling again. */
   tail: Float64Array;
 }
 
@@ -221,7 +232,7 @@ export function nativeBackend<S extends string, SA extends string, G extends str
       costNs: c.costNs ?? 0,
       process: { rss: c.rss, rssAnon: c.rssAnon, rssFile: c.rssFile, rssShmem: c.rssShmem, swap: c.swap },
       fields: sample.decode(v, commonSample.size),
-      tail: v.subarray(commonSample.size + sample.size),
+      tail: v.length > commonSample.size + sample.size ? v.subarray(commonSample.size + sample.size) : NO_TAIL,
     };
   };
   const decodeTrim = (v: Float64Array): NativeTrim<G, T> => {
@@ -237,8 +248,14 @@ export function nativeBackend<S extends string, SA extends string, G extends str
       fields: trim.decode(v, at + 2 * gauge.size),
     };
   };
+  // Sync samples land in this buffer (decoded before the call returns): no ArrayBuffer is
+  // created per sample, whose freed backing stores would slow every later mallinfo2() walk.
+  const buffer = new Float64Array(commonSample.size + sample.size + SAMPLE_TAIL_ROOM);
   return {
-    sampleSync: (args) => decodeSample(binding.sampleSync(index, sampleArgs.encode(args))),
+    sampleSync: (args) => {
+      const r = binding.sampleSync(index, sampleArgs.encode(args), buffer);
+      return decodeSample(typeof r === 'number' ? buffer.subarray(0, r) : r);
+    },
     sample: (args) => binding.sample(index, sampleArgs.encode(args)).then(decodeSample),
     trimSync: (args) => decodeTrim(binding.trimSync(index, trimArgs.encode(args))),
     trim: (args) => binding.trim(index, trimArgs.encode(args)).then(decodeTrim),
