@@ -87,6 +87,7 @@ bool IsFirstHeap(const HeapInfoPrefix& h, uintptr_t at) {
 struct GlibcState : BackendState {
   std::mutex mutex;
   bool scanned = false;
+  bool mapsRead = false;  // false: /proc/self/maps was unreadable, so nothing is known
   uintptr_t heapStart = 0;  // start of [heap] (main arena), 0 if there is none
   std::vector<uintptr_t> heaps;
   std::vector<unsigned char> scratch;
@@ -110,7 +111,8 @@ void Scan(GlibcState& s, const ProcFiles* files) {
   s.heapStart = 0;
   s.heaps.clear();
   std::string maps;
-  if (!ReadSelfMaps(maps)) return;
+  s.mapsRead = ReadSelfMaps(maps);
+  if (!s.mapsRead) return;
 
   struct Candidate {
     uintptr_t at;
@@ -159,6 +161,8 @@ void Scan(GlibcState& s, const ProcFiles* files) {
 // Caller holds s.mutex. Without `mi` (around a trim) nothing is compared with glibc's total:
 // the region list found by the last sample stands, with every heap header checked again.
 bool MeasureOnce(GlibcState& s, const ProcFiles* files, const Mallinfo* mi, ArenaMeasure& out) {
+  // Without the region list (no /proc), "no regions" would read as "nothing resident".
+  if (!s.mapsRead) return false;
   std::vector<HeapInfoPrefix> infos(s.heaps.size());
   std::vector<void*> destinations(s.heaps.size());
   for (size_t i = 0; i < s.heaps.size(); i++) destinations[i] = &infos[i];

@@ -10,6 +10,8 @@ const OPTIONS = ['releasable'] as const;
 
 // On the JS thread the process figures come from /proc/self/statm, a seventh of the cost of
 // /proc/self/status: resident and anonymous memory only.
+const NO_PROC_NOTE = 'the process figures are null: /proc/self cannot be read here (a sandbox or a mount namespace without /proc)';
+
 const STATM_NOTE =
   'process.rssFile, rssShmem and swap are null: allocatorStatsSync() reads only /proc/self/statm (rss and rssAnon) ' +
   'to stay cheap on the JS thread; allocatorStats() reads them from /proc/self/status';
@@ -29,6 +31,8 @@ function assemble(sample: BackendSample, started: number, time: number): MemoryS
       notes.push(`${frag} held-back bytes are not releasable by a trim: free space inside partly used pages (fragmentation)`);
     }
   }
+  const v8 = v8Memory();
+  if (v8.note !== null) notes.push(v8.note);
   return {
     time,
     allocator: identity,
@@ -39,7 +43,7 @@ function assemble(sample: BackendSample, started: number, time: number): MemoryS
     releasable: n.releasable,
     mapped: n.mapped,
     process: sample.process,
-    v8: v8Memory(),
+    v8: v8.memory,
     costMs: performance.now() - started,
     raw: n.raw,
     notes,
@@ -59,6 +63,7 @@ export function allocatorStatsSync(options?: StatsOptions): MemoryStats {
   const backend = backendFor(allocatorIdentity().name);
   const stats = assemble(backend.sampleSync(req), started, time);
   if (stats.process.rss !== null && stats.process.rssFile === null) stats.notes.push(STATM_NOTE);
+  if (stats.process.rss === null) stats.notes.push(NO_PROC_NOTE);
   return stats;
 }
 
@@ -68,5 +73,7 @@ export async function allocatorStats(options?: StatsOptions): Promise<MemoryStat
   const started = performance.now();
   const time = Date.now();
   const backend = backendFor(allocatorIdentity().name);
-  return assemble(await backend.sample(req), started, time);
+  const stats = assemble(await backend.sample(req), started, time);
+  if (stats.process.rss === null) stats.notes.push(NO_PROC_NOTE);
+  return stats;
 }

@@ -75,13 +75,14 @@ ${code}
 
 function runNode<T>(
   args: string[],
-  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number },
+  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number; prefix?: string[] },
 ): Promise<ChildResult<T>> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...options.env };
   delete env.LD_PRELOAD;
   if (options.preload) env.LD_PRELOAD = options.preload;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env, cwd: ROOT });
+    const [command, ...before] = options.prefix ?? [process.execPath];
+    const child = spawn(command, options.prefix ? [...before, process.execPath, ...args] : args, { env, cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -108,7 +109,15 @@ function runNode<T>(
 /** Runs the scenario test/fixtures/<file> in a fresh `node` and returns the value it reports. */
 export function runFixture<T = unknown>(
   file: string,
-  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number; execArgv?: string[]; args?: string[] } = {},
+  options: {
+    preload?: string | null;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    execArgv?: string[];
+    args?: string[];
+    /** A command that runs `node` with its arguments (e.g. in another namespace). */
+    prefix?: string[];
+  } = {},
 ): Promise<ChildResult<T>> {
   return runNode<T>([...(options.execArgv ?? []), path.join(ROOT, 'test', 'fixtures', file), ...(options.args ?? [])], options);
 }
