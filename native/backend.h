@@ -71,6 +71,7 @@ class Backend {
   virtual void Extras(Napi::Env env, Napi::Object exports) const {}
 };
 
+// Each allocator file defines one of these; the table in backend.cc lists them.
 const Backend& GlibcBackend();
 const Backend& JemallocBackend();
 const Backend& TcmallocBackend();
