@@ -18,11 +18,9 @@ ALLOCSTATS_DECLARE_FIELDS(CommonSample, COMMON_SAMPLE_FIELDS);
 #define COMMON_TRIM_FIELDS(X) X(result) X(durationNs) X(rssBefore) X(rssAfter)
 ALLOCSTATS_DECLARE_FIELDS(CommonTrim, COMMON_TRIM_FIELDS);
 
-// The backend table: adding an allocator adds one line here.
 const Backend* const* Table(size_t& count) {
-  static const Backend* const table[] = {&GlibcBackend(), &JemallocBackend(), &TcmallocBackend(), &MimallocBackend()};
-  count = sizeof table / sizeof table[0];
-  return table;
+  count = Backends().size();
+  return Backends().data();
 }
 
 // One trim at a time in the whole process, whichever thread, environment or backend asks:
@@ -217,6 +215,13 @@ Napi::Array NamesToJs(Napi::Env env, FieldNames names) {
 }
 
 }  // namespace
+
+// The backend table: adding an allocator adds one line here. Detection asks them in this
+// order, so glibc (whose counters exist whenever glibc is loaded) comes last.
+const std::vector<const Backend*>& Backends() {
+  static const std::vector<const Backend*> table = {&JemallocBackend(), &TcmallocBackend(), &MimallocBackend(), &GlibcBackend()};
+  return table;
+}
 
 void InitBackends(Napi::Env env, Napi::Object exports) {
   AddonData& data = Data(env);

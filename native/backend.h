@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common.h"
+#include "detect.h"
 #include "procfs.h"
 #include "wire.h"
 
@@ -67,6 +68,12 @@ class Backend {
     return nullptr;
   }
 
+  // Detection, once per process, in table order: claims `d` (sets d.backend to this and fills
+  // name, method, version) when this allocator serves malloc() and no backend before it did,
+  // or lists it in d.inactive when its symbols are present but it does not serve malloc().
+  // Runs inside DetectAllocator(): must not call it (nor Serving()).
+  virtual void Probe(Detection& d) const {}
+
   // Functions only this allocator has (mallctl, mallopt, options...).
   virtual void Extras(Napi::Env env, Napi::Object exports) const {}
 };
@@ -76,6 +83,9 @@ const Backend& GlibcBackend();
 const Backend& JemallocBackend();
 const Backend& TcmallocBackend();
 const Backend& MimallocBackend();
+
+// The backend table, in detection order.
+const std::vector<const Backend*>& Backends();
 
 // This environment's state of `backend` (for its extras).
 std::shared_ptr<BackendState> StateOf(Napi::Env env, const Backend& backend);

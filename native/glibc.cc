@@ -360,8 +360,25 @@ size_t Bytes(double v) { return v >= 0 && v <= 9007199254740991.0 ? static_cast<
 
 class Glibc final : public Backend {
  public:
+  void Probe(Detection& d) const override {
+    if (d.backend != nullptr) return;
+    if (const char* glibc = GlibcVersion()) {
+      const char* how = "";
+      if (GlibcServes(&how)) {
+        d.backend = this;
+        d.name = "glibc";
+        d.version = glibc;
+        d.method = how;
+        d.library = LibraryOf(dlsym(RTLD_DEFAULT, "gnu_get_libc_version"));
+      } else {
+        d.method = "glibc is loaded but its counters did not move on malloc, and no known allocator claimed it";
+      }
+  }
+
+  }
+
   const char* Name() const override { return "glibc"; }
-  bool Serving() const override { return DetectAllocator().kind == AllocatorKind::Glibc; }
+  bool Serving() const override { return DetectAllocator().backend == this; }
   bool CanTrim() const override { return Serving() && Api().mallocTrim != nullptr; }
   FieldNames SampleFields() const override { return NamesOf<SampleField>(); }
   FieldNames SampleArgs() const override { return NamesOf<SampleArg>(); }
@@ -533,6 +550,34 @@ bool GlibcMallinfo(Mallinfo& out) {
     out.hblkhd = u(m.hblkhd), out.usmblks = u(m.usmblks), out.fsmblks = u(m.fsmblks);
     out.uordblks = u(m.uordblks), out.fordblks = u(m.fordblks), out.keepcost = u(m.keepcost);
     return true;
+  }
+  return false;
+}
+
+bool GlibcServes(const char** how) {
+  // A small block from glibc lands in one of its arenas: checked without taking any arena lock.
+  // Only when that fails do glibc's counters decide, each read a walk of every free chunk
+  // under each arena's lock (tens of ms on a fragmented heap, while allocating threads wait).
+  void* probe = ProbeAllocate(64);
+  bool held = GlibcArenaHolds(probe);
+  ProbeFree(probe);
+  if (held) {
+    if (how != nullptr) *how = "a malloc() block lies in a glibc arena";
+    return true;
+  }
+  if (how != nullptr) *how = "mallinfo counters moved on malloc";
+  for (int attempt = 0; attempt < 3; attempt++) {
+    Mallinfo before, after;
+    if (!GlibcMallinfo(before)) return false;
+    void* p = ProbeAllocate(kProbeBytes);
+    bool ok = GlibcMallinfo(after);
+    ProbeFree(p);
+    if (!ok) return false;
+    // Whether the block came from an arena or from mmap, one of the two counters carries it.
+    // Sums stay in size_t: mallinfo() fields may have wrapped.
+    size_t used0 = before.uordblks + before.hblkhd;
+    size_t used1 = after.uordblks + after.hblkhd;
+    if (used1 - used0 >= kProbeBytes && used1 - used0 < (static_cast<size_t>(1) << 40)) return true;
   }
   return false;
 }

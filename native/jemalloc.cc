@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "common.h"
 #include "detect.h"
+#include "glibc.h"
 #include "procfs.h"
 
 namespace allocstats {
@@ -40,8 +41,8 @@ const JemallocApi& Api() {
   static const JemallocApi api = [] {
     JemallocApi a;
     const Detection& d = DetectAllocator();
-    if (d.kind != AllocatorKind::Jemalloc) return a;
-    a.prefix = d.jemallocPrefix;
+    if (d.backend != &JemallocBackend()) return a;
+    a.prefix = d.symbolPrefix;
     auto find = [&](const char* name) { return dlsym(RTLD_DEFAULT, (a.prefix + name).c_str()); };
     a.mallctl = reinterpret_cast<MallctlFn>(find("mallctl"));
     a.nameToMib = reinterpret_cast<NameToMibFn>(find("mallctlnametomib"));
@@ -189,8 +190,51 @@ void TakeSample(JemallocState& s, double minIntervalNs, Record& out) {
   out[SampleField::muzzyPages] = SizeStat(s, "stats.arenas.4096.pmuzzy");
 }
 
+// jemalloc serves malloc if its per-thread allocation counter moves when we malloc.
+// Returns 1 serving, 0 not serving, -1 cannot tell (built without stats).
+int JemallocServes(MallctlFn mallctl) {
+  uint64_t before = 0, after = 0;
+  size_t size = sizeof before;
+  if (mallctl("thread.allocated", &before, &size, nullptr, 0) != 0) return -1;
+  void* p = ProbeAllocate(kProbeBytes);
+  size = sizeof after;
+  int rc = mallctl("thread.allocated", &after, &size, nullptr, 0);
+  ProbeFree(p);
+  if (rc != 0) return -1;
+  return after - before >= kProbeBytes ? 1 : 0;
+}
+
 class Jemalloc final : public Backend {
  public:
+  void Probe(Detection& d) const override {
+    static const char* const kJemallocPrefixes[] = {"", "je_", "_rjem_"};
+    for (const char* prefix : kJemallocPrefixes) {
+      std::string symbol = std::string(prefix) + "mallctl";
+      auto mallctl = reinterpret_cast<MallctlFn>(dlsym(RTLD_DEFAULT, symbol.c_str()));
+      if (mallctl == nullptr) continue;
+      std::string library = LibraryOf(reinterpret_cast<void*>(mallctl));
+      int serves = JemallocServes(mallctl);
+      const bool confirmed = serves == 1;
+      // Without stats the counter cannot confirm it; an unprefixed mallctl that glibc's
+      // counters do not contradict is the process allocator.
+      if (serves == -1 && prefix[0] == '\0' && !GlibcServes()) serves = 1;
+      if (serves == 1 && d.backend == nullptr) {
+        d.backend = this;
+        d.name = "jemalloc";
+        d.library = library;
+        d.symbolPrefix = prefix;
+        d.method = confirmed ? "thread.allocated moved on malloc (" + symbol + ")"
+                             : "symbol " + symbol + " (built without stats: not confirmed by a counter)";
+        const char* version = nullptr;
+        size_t size = sizeof version;
+        if (mallctl("version", &version, &size, nullptr, 0) == 0 && version != nullptr) d.version = version;
+      } else if (serves != 1) {
+        d.inactive.emplace_back("jemalloc", library);
+      }
+  }
+
+  }
+
   const char* Name() const override { return "jemalloc"; }
   bool Serving() const override { return Api().mallctl != nullptr; }
   FieldNames SampleFields() const override { return NamesOf<SampleField>(); }

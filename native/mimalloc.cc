@@ -49,7 +49,7 @@ const MimallocApi& Symbols() {
   return api;
 }
 
-bool Serving() { return DetectAllocator().kind == AllocatorKind::Mimalloc && Symbols().collect != nullptr; }
+bool Serving() { return DetectAllocator().backend == &MimallocBackend() && Symbols().collect != nullptr; }
 
 // mimalloc's heaps belong to threads: mi_collect(true) returns only the calling thread's
 // free pages (plus abandoned ones on the main thread). Each JS thread that loads the addon
@@ -215,8 +215,36 @@ ALLOCSTATS_DECLARE_FIELDS(TrimArg, TRIM_ARGS);
 #define TRIM_FIELDS(X) X(threads) X(answered) X(unreachable)
 ALLOCSTATS_DECLARE_FIELDS(TrimField, TRIM_FIELDS);
 
+using MiVersionFn = int (*)();
+using MiInHeapFn = bool (*)(const void*);
+
+bool MimallocServes(MiInHeapFn inHeap) {
+  void* p = ProbeAllocate(4096);
+  bool owned = p != nullptr && inHeap(p);
+  ProbeFree(p);
+  return owned;
+}
+
 class Mimalloc final : public Backend {
  public:
+  void Probe(Detection& d) const override {
+    auto miVersion = reinterpret_cast<MiVersionFn>(dlsym(RTLD_DEFAULT, "mi_version"));
+    auto miInHeap = reinterpret_cast<MiInHeapFn>(dlsym(RTLD_DEFAULT, "mi_is_in_heap_region"));
+    if (miVersion != nullptr && miInHeap != nullptr) {
+      std::string library = LibraryOf(reinterpret_cast<void*>(miVersion));
+      if (d.backend == nullptr && MimallocServes(miInHeap)) {
+        d.backend = this;
+        d.name = "mimalloc";
+        d.library = library;
+        d.method = "mi_is_in_heap_region() owns a malloc() block";
+        d.versionNumbers = {static_cast<double>(miVersion())};
+      } else if (d.backend != this) {
+        d.inactive.emplace_back("mimalloc", library);
+      }
+  }
+
+  }
+
   const char* Name() const override { return "mimalloc"; }
   bool Serving() const override { return allocstats::Serving(); }
   FieldNames SampleFields() const override { return NamesOf<SampleField>(); }

@@ -34,7 +34,7 @@ struct TcmallocApi {
 const TcmallocApi& Api() {
   static const TcmallocApi api = [] {
     TcmallocApi a;
-    if (DetectAllocator().kind != AllocatorKind::Tcmalloc) return a;
+    if (DetectAllocator().backend != &TcmallocBackend()) return a;
     a.getNumeric = reinterpret_cast<int (*)(const char*, size_t*)>(dlsym(RTLD_DEFAULT, "MallocExtension_GetNumericProperty"));
     a.setNumeric = reinterpret_cast<int (*)(const char*, size_t)>(dlsym(RTLD_DEFAULT, "MallocExtension_SetNumericProperty"));
     a.releaseFreeMemory = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
@@ -74,8 +74,49 @@ double Property(const char* name) {
   return Api().getNumeric(name, &v) ? static_cast<double>(v) : kUnknown;
 }
 
+using NumericPropertyFn = int (*)(const char*, size_t*);
+using TcVersionFn = const char* (*)(int*, int*, const char**);
+
+// A process-wide counter: other threads may free concurrently, so allow a few attempts.
+bool TcmallocServes(NumericPropertyFn get) {
+  for (int attempt = 0; attempt < 3; attempt++) {
+    size_t before = 0, after = 0;
+    if (!get("generic.current_allocated_bytes", &before)) return false;
+    void* p = ProbeAllocate(kProbeBytes);
+    bool ok = get("generic.current_allocated_bytes", &after);
+    ProbeFree(p);
+    if (!ok) return false;
+    if (after >= before + kProbeBytes / 2) return true;
+  }
+  return false;
+}
+
 class Tcmalloc final : public Backend {
  public:
+  void Probe(Detection& d) const override {
+    auto getNumeric = reinterpret_cast<NumericPropertyFn>(dlsym(RTLD_DEFAULT, "MallocExtension_GetNumericProperty"));
+    if (getNumeric != nullptr) {
+      std::string library = LibraryOf(reinterpret_cast<void*>(getNumeric));
+      if (d.backend == nullptr && TcmallocServes(getNumeric)) {
+        d.backend = this;
+        d.name = "tcmalloc";
+        d.library = library;
+        d.method = "generic.current_allocated_bytes moved on malloc";
+        auto tcVersion = reinterpret_cast<TcVersionFn>(dlsym(RTLD_DEFAULT, "tc_version"));
+        if (tcVersion != nullptr) {
+          int major = 0, minor = 0;
+          const char* patch = nullptr;
+          tcVersion(&major, &minor, &patch);
+          d.versionNumbers = {static_cast<double>(major), static_cast<double>(minor)};
+          if (patch != nullptr) d.versionSuffix = patch;
+        }
+      } else if (d.backend != this) {
+        d.inactive.emplace_back("tcmalloc", library);
+      }
+  }
+
+  }
+
   const char* Name() const override { return "tcmalloc"; }
   bool Serving() const override { return Api().getNumeric != nullptr; }
   bool CanTrim() const override { return Serving() && Api().releaseFreeMemory != nullptr; }
