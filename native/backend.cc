@@ -76,7 +76,7 @@ TrimResult TakeTrim(const Backend& backend, const Call& call) {
   Backend::Wait wait;
   {
     std::lock_guard<std::mutex> lock(TrimLock());
-    backend.Gauge(call, t.before);
+    if (backend.GaugeBefore()) backend.Gauge(call, t.before);
     ReadProcessStatm(call.files.get(), before);
     start = NowNs();
     int result = 0;

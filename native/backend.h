@@ -57,6 +57,8 @@ class Backend {
   // Fill `out` (sized to SampleFields(); every value starts unknown). Any thread.
   virtual void Sample(const Call& call, Record& out) const = 0;
   virtual void Gauge(const Call& call, Record& out) const { Sample(call, out); }
+  // Whether to gauge before the trim too (the record's `before` stays unknown otherwise).
+  virtual bool GaugeBefore() const { return true; }
   // The raw release; `out` is sized to TrimFields(). Returns the allocator's result code.
   virtual int Trim(const Call& call, Record& out) const = 0;
   // A release that must then wait for other threads: Trim()'s work runs under the trim lock,

@@ -425,6 +425,11 @@ class Glibc final : public Backend {
     if (ar.ok) out[GaugeField::mainResident] = ar.mainResident, out[GaugeField::threadResident] = ar.threadResident;
   }
 
+  // Residency costs a page-table walk of every arena region (a third of a millisecond for a
+  // few hundred MB), many times malloc_trim() itself: it is gauged once, after the trim, and
+  // the residency before is that plus what RSS says the trim released.
+  bool GaugeBefore() const override { return false; }
+
   int Trim(const Call& call, Record&) const override { return Api().mallocTrim(Bytes(call.Arg(TrimArg::pad))); }
 
   void Extras(Napi::Env env, Napi::Object exports) const override;

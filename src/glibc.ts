@@ -123,12 +123,14 @@ const arenaResident = (g: GlibcGauge): number | null =>
 
 function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], never>): BackendTrim {
   const notes: string[] = [];
-  const before = arenaResident(t.before);
   const after = arenaResident(t.after);
+  // Gauged after the trim only (native/glibc.cc says why): before = after + what RSS lost.
+  const released = t.rssBefore !== null && t.rssAfter !== null ? Math.max(0, t.rssBefore - t.rssAfter) : null;
+  const before = after !== null && released !== null ? after + released : null;
   let heldBackBefore: number | null = null;
   let heldBackAfter: number | null = null;
-  if (before === null || after === null) {
-    notes.push('arena regions could not be located around the trim: held-back bytes before and after are unknown');
+  if (after === null || before === null) {
+    notes.push('arena regions or RSS could not be read around the trim: held-back bytes before and after are unknown');
   } else if (lastCount === null) {
     notes.push(
       'held-back bytes before and after are unknown: no sample in this thread has counted the allocated bytes yet ' +
@@ -138,8 +140,8 @@ function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], never>): BackendTrim
     heldBackBefore = Math.max(0, before - lastCount.uordblks);
     heldBackAfter = Math.max(0, after - lastCount.uordblks);
     notes.push(
-      `held back before and after: arena residency measured around the trim, less the bytes allocated in arenas ` +
-        `as counted by the sample ${Math.round(performance.now() - lastCount.at)} ms earlier`,
+      'held back before and after: arena residency measured after the trim (before: plus the RSS it released), ' +
+        `less the bytes allocated in arenas as counted by the sample ${Math.round(performance.now() - lastCount.at)} ms earlier`,
     );
   }
   return {
