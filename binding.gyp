@@ -8,6 +8,7 @@
       "target_name": "allocator_stats",
       "sources": [
         "native/addon.cc",
+        "native/backend.cc",
         "native/detect.cc",
         "native/procfs.cc",
         "native/glibc.cc",

@@ -1,13 +1,11 @@
-// Module initialisation only: each concern registers its own functions.
+// Module initialisation only: detection, process reads, and the backend table register
+// their own functions.
 #include <napi.h>
 
 #include "addon.h"
+#include "backend.h"
 #include "detect.h"
-#include "glibc.h"
-#include "jemalloc.h"
-#include "mimalloc.h"
 #include "procfs.h"
-#include "tcmalloc.h"
 
 namespace allocstats {
 
@@ -16,10 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(new AddonData());
   InitDetect(env, exports);
   InitProcfs(env, exports);
-  InitGlibc(env, exports);
-  InitJemalloc(env, exports);
-  InitTcmalloc(env, exports);
-  InitMimalloc(env, exports);
+  InitBackends(env, exports);
   return exports;
 }
 

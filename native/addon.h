@@ -4,22 +4,19 @@
 #include <napi.h>
 
 #include <memory>
+#include <vector>
 
 #include "procfs.h"
 
 namespace allocstats {
 
-struct GlibcState;
-struct JemallocState;
-struct MimallocState;
+struct BackendState;
 
 struct AddonData {
   std::shared_ptr<ProcFiles> files = std::make_shared<ProcFiles>();
-  // shared_ptr: threadpool work keeps the state alive even if its environment is torn
-  // down while the work is still running.
-  std::shared_ptr<GlibcState> glibc;
-  std::shared_ptr<JemallocState> jemalloc;  // MIB cache and epoch age
-  std::shared_ptr<MimallocState> mimalloc;  // this thread's collect hook, when registered
+  // One per entry of the backend table (null for a backend without state). shared_ptr:
+  // threadpool work keeps a state alive even if its environment is torn down meanwhile.
+  std::vector<std::shared_ptr<BackendState>> states;
 };
 
 inline AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -93,9 +93,9 @@ inline double NowNs() {
           .count());
 }
 
-// Sizes cross as doubles: exact up to 2^53 bytes (8 PiB). -1 means unknown and becomes null.
+// Sizes cross as doubles: exact up to 2^53 bytes (8 PiB). NaN (or -1) means unknown: null.
 inline Napi::Value SizeOrNull(Napi::Env env, double value) {
-  if (value < 0) return env.Null();
+  if (!(value >= 0)) return env.Null();
   return Napi::Number::New(env, value);
 }
 

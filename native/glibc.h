@@ -18,7 +18,11 @@ struct Mallinfo {
 // 2 GiB. Costs O(free chunks) and locks every arena.
 bool GlibcMallinfo(Mallinfo& out);
 const char* GlibcVersion();  // nullptr when not glibc
-
-void InitGlibc(Napi::Env env, Napi::Object exports);
+// Whether `block` lies in one of glibc's arenas ([heap] below the break, or a thread-arena
+// heap with a valid header). Lock-free, unlike the counters, which walk every free chunk.
+bool GlibcArenaHolds(const void* block);
+// Whether glibc serves malloc(): the arena check, else its counters around a probe block.
+// `how` (if given) says which decided.
+bool GlibcServes(const char** how = nullptr);
 
 }  // namespace allocstats

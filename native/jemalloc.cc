@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "addon.h"
+#include "backend.h"
 #include "common.h"
 #include "detect.h"
+#include "glibc.h"
 #include "procfs.h"
 
 namespace allocstats {
@@ -39,8 +41,8 @@ const JemallocApi& Api() {
   static const JemallocApi api = [] {
     JemallocApi a;
     const Detection& d = DetectAllocator();
-    if (d.kind != AllocatorKind::Jemalloc) return a;
-    a.prefix = d.jemallocPrefix;
+    if (d.backend != &JemallocBackend()) return a;
+    a.prefix = d.symbolPrefix;
     auto find = [&](const char* name) { return dlsym(RTLD_DEFAULT, (a.prefix + name).c_str()); };
     a.mallctl = reinterpret_cast<MallctlFn>(find("mallctl"));
     a.nameToMib = reinterpret_cast<NameToMibFn>(find("mallctlnametomib"));
@@ -52,6 +54,30 @@ const JemallocApi& Api() {
 }
 
 constexpr size_t kMaxMib = 8;
+// A few hundred names are ever read by the library itself; callers may read any number.
+constexpr size_t kMaxCachedMibs = 1024;
+// jemalloc's own names are at most a few dozen characters; longer ones (an index written with
+// thousands of leading zeros) are looked up every time rather than kept.
+constexpr size_t kMaxCachedNameLength = 128;
+
+// Names whose value jemalloc reads through a pointer: a C string, or a structure of hooks.
+// Writing a number there makes jemalloc follow a bogus pointer, so the type a caller names is
+// checked against this list here, whatever TypeScript's table said.
+enum class Pointer { None, String, Structure, ReadOnly };
+
+Pointer PointerOf(const std::string& name) {
+  auto ends = [&](const char* suffix) {
+    const size_t n = strlen(suffix);
+    return name.size() >= n && name.compare(name.size() - n, n, suffix) == 0;
+  };
+  // Read-only: jemalloc refuses every write (EPERM) before it looks at the value.
+  if (name == "version" || name.rfind("opt.", 0) == 0 || name.rfind("config.", 0) == 0) return Pointer::ReadOnly;
+  if (ends(".extent_hooks") || ends(".hooks") || name == "arenas.create" || name.rfind("experimental.", 0) == 0) {
+    return Pointer::Structure;
+  }
+  if (ends(".dss") || ends(".name") || name == "prof.dump" || name == "prof.prefix") return Pointer::String;
+  return Pointer::None;
+}
 struct Mib {
   size_t parts[kMaxMib];
   size_t length;
@@ -60,7 +86,7 @@ struct Mib {
 }  // namespace
 
 // Per environment; the threadpool may sample while the JS thread reads, hence the mutex.
-struct JemallocState {
+struct JemallocState : BackendState {
   std::mutex mutex;
   std::unordered_map<std::string, Mib> mibs;
   double lastEpochNs = -1;
@@ -68,11 +94,6 @@ struct JemallocState {
 };
 
 namespace {
-
-struct Context {
-  std::shared_ptr<JemallocState> state;
-  std::shared_ptr<ProcFiles> files;
-};
 
 // mallctl by name, through a MIB looked up once per name and cached. Returns 0 or an errno.
 int Ctl(JemallocState& s, const std::string& name, void* oldp, size_t* oldlenp, void* newp, size_t newlen) {
@@ -89,7 +110,12 @@ int Ctl(JemallocState& s, const std::string& name, void* oldp, size_t* oldlenp, 
       mib.length = kMaxMib;
       int rc = api.nameToMib(name.c_str(), mib.parts, &mib.length);
       if (rc != 0) return rc;
-      s.mibs.emplace(name, mib);
+      // Names come from callers (mallctl.read of any arena or bin index, of any length): keep
+      // the cache bounded; the names read on every sample are looked up again after a reset.
+      if (name.size() <= kMaxCachedNameLength) {
+        if (s.mibs.size() >= kMaxCachedMibs) s.mibs.clear();
+        s.mibs.emplace(name, mib);
+      }
     }
   }
   return api.byMib(mib.parts, mib.length, oldp, oldlenp, newp, newlen);
@@ -101,34 +127,29 @@ bool ReadAs(JemallocState& s, const char* name, T& out) {
   return Ctl(s, name, &out, &length, nullptr, 0) == 0 && length == sizeof(T);
 }
 
-double SizeStat(JemallocState& s, const char* name) {
-  size_t v = 0;
-  return ReadAs(s, name, v) ? static_cast<double>(v) : -1;
-}
-
-struct Sample {
-  bool serving = false;
-  bool statsEnabled = false;
-  ProcessMemory process;
-  double allocated = -1, active = -1, resident = -1, mapped = -1, retained = -1, metadata = -1;
-  double dirtyPages = -1, muzzyPages = -1, pageSize = -1;
-  int backgroundThread = -1;  // runtime switch: -1 unknown
-  bool refreshed = false;
-  double epochAgeNs = -1;     // how old the stats are (since the last epoch refresh)
-  double epochCostNs = -1;    // what the last refresh cost
-  double costNs = 0;
-};
+#define SAMPLE_FIELDS(X)                                                                                      \
+  X(statsEnabled) X(allocated) X(active) X(resident) X(mapped) X(retained) X(metadata) X(dirtyPages) X(muzzyPages) \
+  X(pageSize) X(backgroundThread) X(refreshed) X(epochAgeNs) X(epochCostNs)
+ALLOCSTATS_DECLARE_FIELDS(SampleField, SAMPLE_FIELDS);
+// epochIntervalNs: the stats may be this old before a sample refreshes them.
+#define SAMPLE_ARGS(X) X(epochIntervalNs)
+ALLOCSTATS_DECLARE_FIELDS(SampleArg, SAMPLE_ARGS);
+// decay: 1 for arena.4096.decay (what the decay curves allow now), 0 for arena.4096.purge.
+#define TRIM_ARGS(X) X(decay)
+ALLOCSTATS_DECLARE_FIELDS(TrimArg, TRIM_ARGS);
+ALLOCSTATS_DECLARE_FIELDS(TrimField, ALLOCSTATS_NO_FIELDS);
 
 // Writing epoch merges every arena's stats into the global ones: heavy on a big heap with
 // many arenas, so it runs at most once per `minIntervalNs` per environment.
-void RefreshEpoch(JemallocState& s, double minIntervalNs, Sample& out) {
+void RefreshEpoch(JemallocState& s, double minIntervalNs, Record& out) {
   double now = NowNs();
   bool due;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
-    due = s.lastEpochNs < 0 || now - s.lastEpochNs >= minIntervalNs;
+    due = s.lastEpochNs < 0 || !(now - s.lastEpochNs < minIntervalNs);
     if (due) s.lastEpochNs = now;  // claimed: a concurrent sample does not refresh twice
   }
+  out[SampleField::refreshed] = 0;
   if (due) {
     uint64_t epoch = 1;
     size_t length = sizeof epoch;
@@ -138,119 +159,114 @@ void RefreshEpoch(JemallocState& s, double minIntervalNs, Sample& out) {
     std::lock_guard<std::mutex> lock(s.mutex);
     s.lastEpochNs = end;
     s.lastEpochCostNs = end - start;
-    out.refreshed = true;
+    out[SampleField::refreshed] = 1;
   }
   std::lock_guard<std::mutex> lock(s.mutex);
-  out.epochAgeNs = NowNs() - s.lastEpochNs;
-  out.epochCostNs = s.lastEpochCostNs;
+  out[SampleField::epochAgeNs] = NowNs() - s.lastEpochNs;
+  out[SampleField::epochCostNs] = s.lastEpochCostNs < 0 ? kUnknown : s.lastEpochCostNs;
 }
 
-Sample TakeSample(const Context& ctx, double minIntervalNs) {
-  Sample out;
-  double start = NowNs();
-  ReadProcessMemory(ctx.files.get(), out.process);
-  out.serving = Api().mallctl != nullptr;
-  if (out.serving) {
-    JemallocState& s = *ctx.state;
-    bool stats = false;
-    out.statsEnabled = ReadAs(s, "config.stats", stats) && stats;
-    bool background = false;
-    if (ReadAs(s, "background_thread", background)) out.backgroundThread = background ? 1 : 0;
-    out.pageSize = SizeStat(s, "arenas.page");
-    if (out.statsEnabled) {
-      RefreshEpoch(s, minIntervalNs, out);
-      out.allocated = SizeStat(s, "stats.allocated");
-      out.active = SizeStat(s, "stats.active");
-      out.resident = SizeStat(s, "stats.resident");
-      out.mapped = SizeStat(s, "stats.mapped");
-      out.retained = SizeStat(s, "stats.retained");
-      out.metadata = SizeStat(s, "stats.metadata");
-      // 4096 = MALLCTL_ARENAS_ALL: all arenas merged.
-      out.dirtyPages = SizeStat(s, "stats.arenas.4096.pdirty");
-      out.muzzyPages = SizeStat(s, "stats.arenas.4096.pmuzzy");
-    }
+double SizeStat(JemallocState& s, const char* name) {
+  size_t v = 0;
+  return ReadAs(s, name, v) ? static_cast<double>(v) : kUnknown;
+}
+
+void TakeSample(JemallocState& s, double minIntervalNs, Record& out) {
+  bool stats = false;
+  out[SampleField::statsEnabled] = ReadAs(s, "config.stats", stats) && stats ? 1 : 0;
+  bool background = false;
+  if (ReadAs(s, "background_thread", background)) out[SampleField::backgroundThread] = background ? 1 : 0;
+  out[SampleField::pageSize] = SizeStat(s, "arenas.page");
+  if (!stats) return;
+  RefreshEpoch(s, minIntervalNs, out);
+  out[SampleField::allocated] = SizeStat(s, "stats.allocated");
+  out[SampleField::active] = SizeStat(s, "stats.active");
+  out[SampleField::resident] = SizeStat(s, "stats.resident");
+  out[SampleField::mapped] = SizeStat(s, "stats.mapped");
+  out[SampleField::retained] = SizeStat(s, "stats.retained");
+  out[SampleField::metadata] = SizeStat(s, "stats.metadata");
+  // 4096 = MALLCTL_ARENAS_ALL: all arenas merged.
+  out[SampleField::dirtyPages] = SizeStat(s, "stats.arenas.4096.pdirty");
+  out[SampleField::muzzyPages] = SizeStat(s, "stats.arenas.4096.pmuzzy");
+}
+
+// jemalloc serves malloc if its per-thread allocation counter moves when we malloc.
+// Returns 1 serving, 0 not serving, -1 cannot tell (built without stats).
+int JemallocServes(MallctlFn mallctl) {
+  uint64_t before = 0, after = 0;
+  size_t size = sizeof before;
+  if (mallctl("thread.allocated", &before, &size, nullptr, 0) != 0) return -1;
+  void* p = ProbeAllocate(kProbeBytes);
+  size = sizeof after;
+  int rc = mallctl("thread.allocated", &after, &size, nullptr, 0);
+  ProbeFree(p);
+  if (rc != 0) return -1;
+  return after - before >= kProbeBytes ? 1 : 0;
+}
+
+class Jemalloc final : public Backend {
+ public:
+  void Probe(Detection& d) const override {
+    static const char* const kJemallocPrefixes[] = {"", "je_", "_rjem_"};
+    for (const char* prefix : kJemallocPrefixes) {
+      std::string symbol = std::string(prefix) + "mallctl";
+      auto mallctl = reinterpret_cast<MallctlFn>(dlsym(RTLD_DEFAULT, symbol.c_str()));
+      if (mallctl == nullptr) continue;
+      std::string library = LibraryOf(reinterpret_cast<void*>(mallctl));
+      int serves = JemallocServes(mallctl);
+      const bool confirmed = serves == 1;
+      // Without stats the counter cannot confirm it; an unprefixed mallctl that glibc's
+      // counters do not contradict is the process allocator.
+      if (serves == -1 && prefix[0] == '\0' && !GlibcServes()) serves = 1;
+      if (serves == 1 && d.backend == nullptr) {
+        d.backend = this;
+        d.name = "jemalloc";
+        d.library = library;
+        d.symbolPrefix = prefix;
+        d.method = confirmed ? "thread.allocated moved on malloc (" + symbol + ")"
+                             : "symbol " + symbol + " (built without stats: not confirmed by a counter)";
+        const char* version = nullptr;
+        size_t size = sizeof version;
+        if (mallctl("version", &version, &size, nullptr, 0) == 0 && version != nullptr) d.version = version;
+      } else if (serves != 1) {
+        d.inactive.emplace_back("jemalloc", library);
+      }
   }
-  out.costNs = NowNs() - start;
-  return out;
-}
 
-struct TrimOutcome {
-  Sample before, after;
-  int result = 0;
-  double durationNs = 0;
-  double rssBefore = -1, rssAfter = -1;
+  }
+
+  const char* Name() const override { return "jemalloc"; }
+  bool Serving() const override { return Api().mallctl != nullptr; }
+  FieldNames SampleFields() const override { return NamesOf<SampleField>(); }
+  FieldNames SampleArgs() const override { return NamesOf<SampleArg>(); }
+  FieldNames TrimFields() const override { return NamesOf<TrimField>(); }
+  FieldNames TrimArgs() const override { return NamesOf<TrimArg>(); }
+  std::shared_ptr<BackendState> NewState(Napi::Env) const override { return std::make_shared<JemallocState>(); }
+
+  void Sample(const Call& call, Record& out) const override {
+    TakeSample(static_cast<JemallocState&>(*call.state), call.Arg(SampleArg::epochIntervalNs), out);
+  }
+  // Around a trim the stats are always refreshed.
+  void Gauge(const Call& call, Record& out) const override { TakeSample(static_cast<JemallocState&>(*call.state), 0, out); }
+  int Trim(const Call& call, Record&) const override {
+    const bool decay = call.Arg(TrimArg::decay) == 1;
+    return Ctl(static_cast<JemallocState&>(*call.state), decay ? "arena.4096.decay" : "arena.4096.purge", nullptr, nullptr,
+               nullptr, 0);
+  }
+  void Extras(Napi::Env env, Napi::Object exports) const override;
 };
 
-TrimOutcome TakeTrim(const Context& ctx, bool decay) {
-  // One trim at a time in the whole process, whichever thread or environment asks.
-  static std::mutex trimming;
-  std::lock_guard<std::mutex> lock(trimming);
-  TrimOutcome outcome;
-  outcome.before = TakeSample(ctx, 0);
-  ProcessMemory before, after;
-  ReadProcessMemory(ctx.files.get(), before);
-  double start = NowNs();
-  // purge: return every dirty and muzzy page now. decay: only what the decay curves allow.
-  outcome.result = Ctl(*ctx.state, decay ? "arena.4096.decay" : "arena.4096.purge", nullptr, nullptr, nullptr, 0);
-  outcome.durationNs = NowNs() - start;
-  ReadProcessMemory(ctx.files.get(), after);
-  outcome.rssBefore = before.rss;
-  outcome.rssAfter = after.rss;
-  outcome.after = TakeSample(ctx, 0);
-  return outcome;
-}
+struct Context {
+  std::shared_ptr<JemallocState> state;
+  std::shared_ptr<ProcFiles> files;
+};
 
-Napi::Value SampleToJs(Napi::Env env, const Sample& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("serving", s.serving);
-  o.Set("statsEnabled", s.statsEnabled);
-  o.Set("process", ProcessMemoryToJs(env, s.process));
-  o.Set("allocated", SizeOrNull(env, s.allocated));
-  o.Set("active", SizeOrNull(env, s.active));
-  o.Set("resident", SizeOrNull(env, s.resident));
-  o.Set("mapped", SizeOrNull(env, s.mapped));
-  o.Set("retained", SizeOrNull(env, s.retained));
-  o.Set("metadata", SizeOrNull(env, s.metadata));
-  o.Set("dirtyPages", SizeOrNull(env, s.dirtyPages));
-  o.Set("muzzyPages", SizeOrNull(env, s.muzzyPages));
-  o.Set("pageSize", SizeOrNull(env, s.pageSize));
-  o.Set("backgroundThread", s.backgroundThread < 0 ? env.Null() : Napi::Boolean::New(env, s.backgroundThread == 1));
-  o.Set("refreshed", s.refreshed);
-  o.Set("epochAgeNs", SizeOrNull(env, s.epochAgeNs));
-  o.Set("epochCostNs", SizeOrNull(env, s.epochCostNs));
-  o.Set("costNs", s.costNs);
-  return o;
-}
-
-Napi::Value TrimToJs(Napi::Env env, const TrimOutcome& t) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("result", t.result);
-  o.Set("durationNs", t.durationNs);
-  o.Set("rssBefore", SizeOrNull(env, t.rssBefore));
-  o.Set("rssAfter", SizeOrNull(env, t.rssAfter));
-  o.Set("before", SampleToJs(env, t.before));
-  o.Set("after", SampleToJs(env, t.after));
-  return o;
-}
-
-Context State(Napi::Env env) {
-  AddonData& data = Data(env);
-  if (!data.jemalloc) data.jemalloc = std::make_shared<JemallocState>();
-  return Context{data.jemalloc, data.files};
-}
+Context State(Napi::Env env) { return Context{StateAs<JemallocState>(env, JemallocBackend()), Data(env).files}; }
 
 void RequireJemalloc(Napi::Env env) {
   if (Api().mallctl == nullptr) {
     throw CodedError(env, "ERR_ALLOCATOR_UNSUPPORTED", "jemalloc does not serve malloc() in this process");
   }
-}
-
-// Validated in TypeScript; checked again here only so that a bad call cannot crash.
-double IntervalArg(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsNumber()) throw CodedError(info.Env(), "ERR_INVALID_ARG_TYPE", "interval must be a number");
-  double ms = info[i].As<Napi::Number>().DoubleValue();
-  if (!(ms >= 0 && ms <= 1e12)) throw CodedError(info.Env(), "ERR_OUT_OF_RANGE", "interval out of range");
-  return ms * 1e6;
 }
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
@@ -289,34 +305,6 @@ Napi::Error OutOfRange(Napi::Env env, const std::string& message) {
   if (rc == EFAULT) code = "ERR_MALLCTL_VALUE", why = "rejected by jemalloc (EFAULT)";
   if (rc == EAGAIN) code = "ERR_MALLCTL_FAILED", why = "out of memory or resource unavailable (EAGAIN)";
   throw CodedError(env, code, "mallctl " + std::string(action) + " of " + name + " failed: " + why);
-}
-
-Napi::Value SampleSyncJs(const Napi::CallbackInfo& info) {
-  double interval = IntervalArg(info, 0);
-  return SampleToJs(info.Env(), TakeSample(State(info.Env()), interval));
-}
-
-Napi::Value SampleAsyncJs(const Napi::CallbackInfo& info) {
-  double interval = IntervalArg(info, 0);
-  Context ctx = State(info.Env());
-  return PromiseWorker<Sample>::Run(
-      info.Env(), "allocatorStats.jemallocSample", [ctx, interval](Failure&) { return TakeSample(ctx, interval); },
-      [](Napi::Env env, Sample& s) { return SampleToJs(env, s); });
-}
-
-Napi::Value TrimSyncJs(const Napi::CallbackInfo& info) {
-  RequireJemalloc(info.Env());
-  bool decay = info.Length() > 0 && info[0].ToBoolean().Value();
-  return TrimToJs(info.Env(), TakeTrim(State(info.Env()), decay));
-}
-
-Napi::Value TrimAsyncJs(const Napi::CallbackInfo& info) {
-  RequireJemalloc(info.Env());
-  bool decay = info.Length() > 0 && info[0].ToBoolean().Value();
-  Context ctx = State(info.Env());
-  return PromiseWorker<TrimOutcome>::Run(
-      info.Env(), "allocatorStats.jemallocTrim", [ctx, decay](Failure&) { return TakeTrim(ctx, decay); },
-      [](Napi::Env env, TrimOutcome& t) { return TrimToJs(env, t); });
 }
 
 constexpr double kMaxSafe = 9007199254740991.0;
@@ -415,6 +403,14 @@ Napi::Value WriteJs(const Napi::CallbackInfo& info) {
     }
     return d;
   };
+  const Pointer pointer = PointerOf(name);
+  if (pointer == Pointer::Structure ||
+      (pointer != Pointer::ReadOnly && (pointer == Pointer::String) != (type == CtlType::String))) {
+    throw CodedError(env, "ERR_MALLCTL_TYPE",
+                     "mallctl " + name + (pointer == Pointer::Structure ? " takes a structure of hooks"
+                                          : pointer == Pointer::String  ? " takes a string"
+                                                                        : " does not take a string"));
+  }
   Context ctx = State(env);
   int rc = 0;
   switch (type) {
@@ -489,17 +485,18 @@ Napi::Value InfoJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
-}  // namespace
-
-void InitJemalloc(Napi::Env env, Napi::Object exports) {
+void Jemalloc::Extras(Napi::Env env, Napi::Object exports) const {
   exports.Set("jemallocInfo", Napi::Function::New(env, InfoJs, "jemallocInfo"));
-  exports.Set("jemallocSampleSync", Napi::Function::New(env, SampleSyncJs, "jemallocSampleSync"));
-  exports.Set("jemallocSample", Napi::Function::New(env, SampleAsyncJs, "jemallocSample"));
-  exports.Set("jemallocTrimSync", Napi::Function::New(env, TrimSyncJs, "jemallocTrimSync"));
-  exports.Set("jemallocTrim", Napi::Function::New(env, TrimAsyncJs, "jemallocTrim"));
   exports.Set("jemallocRead", Napi::Function::New(env, ReadJs, "jemallocRead"));
   exports.Set("jemallocWrite", Napi::Function::New(env, WriteJs, "jemallocWrite"));
   exports.Set("jemallocExists", Napi::Function::New(env, ExistsJs, "jemallocExists"));
+}
+
+}  // namespace
+
+const Backend& JemallocBackend() {
+  static const Jemalloc backend;
+  return backend;
 }
 
 }  // namespace allocstats

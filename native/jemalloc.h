@@ -8,6 +8,4 @@ namespace allocstats {
 
 struct JemallocState;
 
-void InitJemalloc(Napi::Env env, Napi::Object exports);
-
 }  // namespace allocstats

@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 
 #include <chrono>
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "backend.h"
 #include "common.h"
 #include "detect.h"
 #include "procfs.h"
@@ -46,7 +49,7 @@ const MimallocApi& Symbols() {
   return api;
 }
 
-bool Serving() { return DetectAllocator().kind == AllocatorKind::Mimalloc && Symbols().collect != nullptr; }
+bool Serving() { return DetectAllocator().backend == &MimallocBackend() && Symbols().collect != nullptr; }
 
 // mimalloc's heaps belong to threads: mi_collect(true) returns only the calling thread's
 // free pages (plus abandoned ones on the main thread). Each JS thread that loads the addon
@@ -55,12 +58,42 @@ bool Serving() { return DetectAllocator().kind == AllocatorKind::Mimalloc && Sym
 struct Round {
   std::mutex mutex;
   std::condition_variable done;
-  int answered = 0;
+  int answered = 0;  // collected on their thread
+  int gone = 0;      // their thread began to exit first: it will not collect
+};
+
+// One request to one thread; settled once, by its collect or by that thread's exit.
+struct Ticket {
+  std::shared_ptr<Round> round;
+  std::atomic<bool> settled{false};
+  explicit Ticket(std::shared_ptr<Round> r) : round(std::move(r)) {}
+  void Settle(bool collected) {
+    if (settled.exchange(true)) return;
+    {
+      std::lock_guard<std::mutex> lock(round->mutex);
+      (collected ? round->answered : round->gone)++;
+    }
+    round->done.notify_all();
+  }
+};
+
+// Requests queued to one thread and not yet settled. A thread that begins to exit (its
+// 'exit' event) closes its inbox and settles them: process.exit() stops worker threads
+// before it tears the main thread's environment down, so a worker blocked in trimSync()
+// waiting for the main thread would otherwise wait the whole collect timeout.
+struct Inbox {
+  std::mutex mutex;
+  bool closed = false;
+  std::vector<std::shared_ptr<Ticket>> pending;
 };
 
 struct Registration {
   uint64_t id;
   napi_threadsafe_function tsfn;
+  // Set while this thread is blocked in a sync trim: it collects its own heap there and
+  // cannot answer a request until it returns, so other trims do not wait for it.
+  std::shared_ptr<std::atomic<bool>> trimming;
+  std::shared_ptr<Inbox> inbox;
 };
 
 struct Registry {
@@ -78,21 +111,52 @@ Registry& TheRegistry() {
 void CollectOnThisThread(napi_env env, napi_value, void*, void* data) {
   // env is null when the environment is being torn down: collecting is still harmless.
   if (Symbols().collect != nullptr) Symbols().collect(true);
-  auto* round = static_cast<std::shared_ptr<Round>*>(data);
-  {
-    std::lock_guard<std::mutex> lock((*round)->mutex);
-    (*round)->answered++;
-  }
-  (*round)->done.notify_all();
-  delete round;
+  auto* ticket = static_cast<std::shared_ptr<Ticket>*>(data);
+  (*ticket)->Settle(true);
+  delete ticket;
 }
 
 }  // namespace
 
-struct MimallocState {
+struct MimallocState : BackendState {
   uint64_t id = 0;  // 0: this environment is not registered
   napi_threadsafe_function tsfn = nullptr;
+  std::shared_ptr<std::atomic<bool>> trimming = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
 };
+
+namespace {
+
+// mimalloc's decommit delay is one process-wide option, while trims may overlap once they
+// wait outside the trim lock: the first trim saves it and sets 0, the last one restores it.
+struct DelayOverride {
+  std::mutex mutex;
+  int users = 0;
+  long saved = 0;
+};
+
+DelayOverride& Delay() {
+  static DelayOverride* delay = new DelayOverride();  // never destroyed: trims may run at exit
+  return *delay;
+}
+
+void HoldDelay(int option) {
+  const MimallocApi& api = Symbols();
+  if (option < 0 || api.optionGet == nullptr || api.optionSet == nullptr) return;
+  DelayOverride& d = Delay();
+  std::lock_guard<std::mutex> lock(d.mutex);
+  if (d.users++ == 0) d.saved = api.optionGet(option), api.optionSet(option, 0);
+}
+
+void ReleaseDelay(int option) {
+  const MimallocApi& api = Symbols();
+  if (option < 0 || api.optionGet == nullptr || api.optionSet == nullptr) return;
+  DelayOverride& d = Delay();
+  std::lock_guard<std::mutex> lock(d.mutex);
+  if (--d.users == 0) api.optionSet(option, d.saved);
+}
+
+}  // namespace
 
 namespace {
 
@@ -129,174 +193,159 @@ void Register(Napi::Env env, MimallocState& state) {
     std::lock_guard<std::mutex> lock(r.mutex);
     state.id = r.nextId++;
     state.tsfn = tsfn;
-    r.entries.push_back({state.id, tsfn});
+    r.entries.push_back({state.id, tsfn, state.trimming, state.inbox});
   }
   napi_add_env_cleanup_hook(env, Unregister, &state);
 }
 
-struct Sample {
-  bool serving = false;
-  ProcessMemory process;
-  bool processInfo = false;
-  size_t elapsedMs = 0, userMs = 0, systemMs = 0, currentRss = 0, peakRss = 0, currentCommit = 0, peakCommit = 0,
-         pageFaults = 0;
-  double costNs = 0;
-};
+#define SAMPLE_FIELDS(X)                                                                                    \
+  X(processInfo) X(elapsedMs) X(userMs) X(systemMs) X(currentRss) X(peakRss) X(currentCommit) X(peakCommit) \
+  X(pageFaults)
+ALLOCSTATS_DECLARE_FIELDS(SampleField, SAMPLE_FIELDS);
+ALLOCSTATS_DECLARE_FIELDS(NoField, ALLOCSTATS_NO_FIELDS);
+// timeoutMs: how long to wait for other JS threads to collect. delayOption: index of
+// mimalloc's decommit (purge) delay option, or -1. A page freed while the delay is non-zero is
+// only marked for decommit, and a live thread's segments apply such marks only when that
+// thread allocates from them again, which an idle thread never does; with the delay at 0 for
+// the duration of the collects, the spans they free (coalesced with free neighbours) are
+// decommitted at once.
+#define TRIM_ARGS(X) X(timeoutMs) X(delayOption)
+ALLOCSTATS_DECLARE_FIELDS(TrimArg, TRIM_ARGS);
+// Other JS threads asked to collect, how many did in time, how many were already closing.
+#define TRIM_FIELDS(X) X(threads) X(answered) X(unreachable)
+ALLOCSTATS_DECLARE_FIELDS(TrimField, TRIM_FIELDS);
 
-Sample TakeSample(const std::shared_ptr<ProcFiles>& files) {
-  Sample out;
-  double start = NowNs();
-  ReadProcessMemory(files.get(), out.process);
-  out.serving = Serving();
-  if (out.serving && Symbols().processInfo != nullptr) {
-    Symbols().processInfo(&out.elapsedMs, &out.userMs, &out.systemMs, &out.currentRss, &out.peakRss, &out.currentCommit,
-                          &out.peakCommit, &out.pageFaults);
-    out.processInfo = true;
-  }
-  out.costNs = NowNs() - start;
-  return out;
+using MiVersionFn = int (*)();
+using MiInHeapFn = bool (*)(const void*);
+
+bool MimallocServes(MiInHeapFn inHeap) {
+  void* p = ProbeAllocate(4096);
+  bool owned = p != nullptr && inHeap(p);
+  ProbeFree(p);
+  return owned;
 }
 
-struct TrimOutcome {
-  Sample before, after;
-  double durationNs = 0;
-  double rssBefore = -1, rssAfter = -1;
-  int threads = 0;      // registered JS threads asked to collect (other than this one)
-  int answered = 0;     // of those, how many collected within the time limit
-  int unreachable = 0;  // registered but already closing
-};
+class Mimalloc final : public Backend {
+ public:
+  void Probe(Detection& d) const override {
+    auto miVersion = reinterpret_cast<MiVersionFn>(dlsym(RTLD_DEFAULT, "mi_version"));
+    auto miInHeap = reinterpret_cast<MiInHeapFn>(dlsym(RTLD_DEFAULT, "mi_is_in_heap_region"));
+    if (miVersion != nullptr && miInHeap != nullptr) {
+      std::string library = LibraryOf(reinterpret_cast<void*>(miVersion));
+      if (d.backend == nullptr && MimallocServes(miInHeap)) {
+        d.backend = this;
+        d.name = "mimalloc";
+        d.library = library;
+        d.method = "mi_is_in_heap_region() owns a malloc() block";
+        d.versionNumbers = {static_cast<double>(miVersion())};
+      } else if (d.backend != this) {
+        d.inactive.emplace_back("mimalloc", library);
+      }
+  }
 
-// delayOption: index of mimalloc's decommit (purge) delay option, or -1. A page freed while the
-// delay is non-zero is only marked for decommit, and a live thread's segments apply such
-// marks only when that thread allocates from them again, which an idle thread never does;
-// with the delay at 0 for the duration of the collects, the spans they free (coalesced with
-// free neighbours) are decommitted at once.
-TrimOutcome TakeTrim(const std::shared_ptr<ProcFiles>& files, uint64_t selfId, double timeoutMs, int delayOption) {
-  static std::mutex trimming;  // one trim at a time in the whole process
-  std::lock_guard<std::mutex> lock(trimming);
-  TrimOutcome outcome;
-  outcome.before = TakeSample(files);
-  ProcessMemory before, after;
-  ReadProcessMemory(files.get(), before);
-  double start = NowNs();
-  const MimallocApi& api = Symbols();
-  bool restoreDelay = delayOption >= 0 && api.optionGet != nullptr && api.optionSet != nullptr;
-  long savedDelay = restoreDelay ? api.optionGet(delayOption) : 0;
-  if (restoreDelay) api.optionSet(delayOption, 0);
-  auto round = std::make_shared<Round>();
-  {
-    Registry& r = TheRegistry();
-    std::lock_guard<std::mutex> registryLock(r.mutex);
-    for (const Registration& e : r.entries) {
-      if (e.id == selfId) continue;  // this thread is blocked in this call: it collects below
-      auto* data = new std::shared_ptr<Round>(round);
-      if (napi_call_threadsafe_function(e.tsfn, data, napi_tsfn_nonblocking) == napi_ok) {
-        outcome.threads++;
-      } else {
-        delete data;
-        outcome.unreachable++;
+  }
+
+  const char* Name() const override { return "mimalloc"; }
+  bool Serving() const override { return allocstats::Serving(); }
+  FieldNames SampleFields() const override { return NamesOf<SampleField>(); }
+  FieldNames SampleArgs() const override { return NamesOf<NoField>(); }
+  FieldNames TrimFields() const override { return NamesOf<TrimField>(); }
+  FieldNames TrimArgs() const override { return NamesOf<TrimArg>(); }
+
+  // Cheap symbol check only (no detection at load time): the hook is needed on every thread
+  // that may hold mimalloc memory, and costs nothing until a trim calls it.
+  std::shared_ptr<BackendState> NewState(Napi::Env env) const override {
+    if (Symbols().collect == nullptr) return nullptr;
+    auto state = std::make_shared<MimallocState>();
+    Register(env, *state);
+    return state;
+  }
+
+  void Sample(const Call&, Record& out) const override {
+    if (Symbols().processInfo == nullptr) return;
+    size_t v[SampleField::kCount - 1] = {};
+    Symbols().processInfo(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    out[SampleField::processInfo] = 1;
+    for (size_t i = 1; i < SampleField::kCount; i++) out[i] = static_cast<double>(v[i - 1]);
+  }
+
+  int Trim(const Call& call, Record& out) const override {
+    int result = 0;
+    Wait wait = StartTrim(call, out, result);
+    if (wait) wait(out);
+    return result;
+  }
+
+  Wait StartTrim(const Call& call, Record& out, int& result) const override {
+    result = 0;
+    // A sync trim blocks this environment's JS thread: it collects here, not through its hook.
+    std::shared_ptr<std::atomic<bool>> self;
+    if (call.onJsThread && call.state) self = static_cast<MimallocState&>(*call.state).trimming;
+    if (self) self->store(true);
+    double timeoutMs = call.Arg(TrimArg::timeoutMs);
+    if (!(timeoutMs >= 0)) timeoutMs = 0;
+    double delay = call.Arg(TrimArg::delayOption);
+    const int delayOption = delay >= 0 && delay < 64 ? static_cast<int>(delay) : -1;
+    HoldDelay(delayOption);
+    int threads = 0, unreachable = 0, selfCollecting = 0;
+    auto round = std::make_shared<Round>();
+    {
+      Registry& r = TheRegistry();
+      std::lock_guard<std::mutex> registryLock(r.mutex);
+      for (const Registration& e : r.entries) {
+        if (e.trimming == self) continue;
+        // Blocked in its own sync trim, which collects that thread's heap.
+        if (e.trimming && e.trimming->load()) {
+          selfCollecting++;
+          continue;
+        }
+        auto ticket = std::make_shared<Ticket>(round);
+        {
+          std::lock_guard<std::mutex> inboxLock(e.inbox->mutex);
+          if (e.inbox->closed) {
+            unreachable++;
+            continue;
+          }
+          auto& pending = e.inbox->pending;
+          pending.erase(std::remove_if(pending.begin(), pending.end(), [](const auto& t) { return t->settled.load(); }),
+                        pending.end());
+          pending.push_back(ticket);
+        }
+        auto* data = new std::shared_ptr<Ticket>(ticket);
+        if (napi_call_threadsafe_function(e.tsfn, data, napi_tsfn_nonblocking) == napi_ok) {
+          threads++;
+        } else {
+          delete data;
+          ticket->settled.store(true);
+          unreachable++;
+        }
       }
     }
+    // The calling thread (the JS thread for a sync trim, a threadpool thread otherwise).
+    Symbols().collect(true);
+    out[TrimField::threads] = threads + selfCollecting, out[TrimField::unreachable] = unreachable;
+    return [round, threads, selfCollecting, timeoutMs, delayOption, self](Record& out) {
+      int answered = 0, gone = 0;
+      {
+        std::unique_lock<std::mutex> wait(round->mutex);
+        round->done.wait_for(wait, std::chrono::duration<double, std::milli>(timeoutMs),
+                             [&] { return round->answered + round->gone >= threads; });
+        answered = round->answered, gone = round->gone;
+      }
+      ReleaseDelay(delayOption);
+      if (self) self->store(false);
+      out[TrimField::answered] = answered + selfCollecting;
+      // Threads that began to exit are counted as unreachable, not as asked.
+      out[TrimField::threads] = out[TrimField::threads] - gone;
+      out[TrimField::unreachable] = out[TrimField::unreachable] + gone;
+    };
   }
-  // The calling thread (the JS thread for a sync trim, a threadpool thread otherwise).
-  Symbols().collect(true);
-  {
-    std::unique_lock<std::mutex> wait(round->mutex);
-    round->done.wait_for(wait, std::chrono::duration<double, std::milli>(timeoutMs),
-                         [&] { return round->answered >= outcome.threads; });
-    outcome.answered = round->answered;
-  }
-  if (restoreDelay) api.optionSet(delayOption, savedDelay);
-  outcome.durationNs = NowNs() - start;
-  ReadProcessMemory(files.get(), after);
-  outcome.rssBefore = before.rss;
-  outcome.rssAfter = after.rss;
-  outcome.after = TakeSample(files);
-  return outcome;
-}
 
-Napi::Value SampleToJs(Napi::Env env, const Sample& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("serving", s.serving);
-  o.Set("process", ProcessMemoryToJs(env, s.process));
-  if (s.processInfo) {
-    Napi::Object p = Napi::Object::New(env);
-    p.Set("elapsedMs", static_cast<double>(s.elapsedMs));
-    p.Set("userMs", static_cast<double>(s.userMs));
-    p.Set("systemMs", static_cast<double>(s.systemMs));
-    p.Set("currentRss", static_cast<double>(s.currentRss));
-    p.Set("peakRss", static_cast<double>(s.peakRss));
-    p.Set("currentCommit", static_cast<double>(s.currentCommit));
-    p.Set("peakCommit", static_cast<double>(s.peakCommit));
-    p.Set("pageFaults", static_cast<double>(s.pageFaults));
-    o.Set("processInfo", p);
-  } else {
-    o.Set("processInfo", env.Null());
-  }
-  o.Set("costNs", s.costNs);
-  return o;
-}
-
-Napi::Value TrimToJs(Napi::Env env, const TrimOutcome& t) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("durationNs", t.durationNs);
-  o.Set("rssBefore", SizeOrNull(env, t.rssBefore));
-  o.Set("rssAfter", SizeOrNull(env, t.rssAfter));
-  o.Set("threads", t.threads);
-  o.Set("answered", t.answered);
-  o.Set("unreachable", t.unreachable);
-  o.Set("before", SampleToJs(env, t.before));
-  o.Set("after", SampleToJs(env, t.after));
-  return o;
-}
+  void Extras(Napi::Env env, Napi::Object exports) const override;
+};
 
 void RequireMimalloc(Napi::Env env) {
   if (!Serving()) throw CodedError(env, "ERR_ALLOCATOR_UNSUPPORTED", "mimalloc does not serve malloc() in this process");
-}
-
-int DelayOptionArg(const Napi::CallbackInfo& info) {
-  if (info.Length() < 2 || !info[1].IsNumber()) return -1;
-  int option = info[1].As<Napi::Number>().Int32Value();
-  return option >= 0 && option < 64 ? option : -1;
-}
-
-double TimeoutArg(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw CodedError(info.Env(), "ERR_INVALID_ARG_TYPE", "timeout must be a number");
-  double ms = info[0].As<Napi::Number>().DoubleValue();
-  if (!(ms >= 0 && ms <= 600000)) throw CodedError(info.Env(), "ERR_OUT_OF_RANGE", "timeout out of range");
-  return ms;
-}
-
-uint64_t SelfId(Napi::Env env) {
-  AddonData& data = Data(env);
-  return data.mimalloc ? data.mimalloc->id : 0;
-}
-
-Napi::Value SampleSyncJs(const Napi::CallbackInfo& info) { return SampleToJs(info.Env(), TakeSample(Data(info.Env()).files)); }
-
-Napi::Value SampleAsyncJs(const Napi::CallbackInfo& info) {
-  auto files = Data(info.Env()).files;
-  return PromiseWorker<Sample>::Run(
-      info.Env(), "allocatorStats.mimallocSample", [files](Failure&) { return TakeSample(files); },
-      [](Napi::Env env, Sample& s) { return SampleToJs(env, s); });
-}
-
-Napi::Value TrimSyncJs(const Napi::CallbackInfo& info) {
-  RequireMimalloc(info.Env());
-  double timeout = TimeoutArg(info);
-  int delayOption = DelayOptionArg(info);
-  return TrimToJs(info.Env(), TakeTrim(Data(info.Env()).files, SelfId(info.Env()), timeout, delayOption));
-}
-
-Napi::Value TrimAsyncJs(const Napi::CallbackInfo& info) {
-  RequireMimalloc(info.Env());
-  double timeout = TimeoutArg(info);
-  int delayOption = DelayOptionArg(info);
-  auto files = Data(info.Env()).files;
-  // Runs on the threadpool: this environment's JS thread is free to answer its own hook.
-  return PromiseWorker<TrimOutcome>::Run(
-      info.Env(), "allocatorStats.mimallocTrim", [files, timeout, delayOption](Failure&) { return TakeTrim(files, 0, timeout, delayOption); },
-      [](Napi::Env env, TrimOutcome& t) { return TrimToJs(env, t); });
 }
 
 Napi::Value InfoJs(const Napi::CallbackInfo& info) {
@@ -345,24 +394,33 @@ Napi::Value StatsTextJs(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, text);
 }
 
-}  // namespace
-
-void InitMimalloc(Napi::Env env, Napi::Object exports) {
-  // Cheap symbol check only (no detection at load time): the hook is needed on every thread
-  // that may hold mimalloc memory, and costs nothing until a trim calls it.
-  if (Symbols().collect != nullptr) {
-    AddonData& data = Data(env);
-    data.mimalloc = std::make_shared<MimallocState>();
-    Register(env, *data.mimalloc);
+// Called from this thread's 'exit' event: it will not answer requests any more.
+Napi::Value ClosingJs(const Napi::CallbackInfo& info) {
+  auto state = StateAs<MimallocState>(info.Env(), MimallocBackend());
+  if (!state) return info.Env().Undefined();
+  std::vector<std::shared_ptr<Ticket>> pending;
+  {
+    std::lock_guard<std::mutex> lock(state->inbox->mutex);
+    state->inbox->closed = true;
+    pending.swap(state->inbox->pending);
   }
+  for (auto& ticket : pending) ticket->Settle(false);
+  return info.Env().Undefined();
+}
+
+void Mimalloc::Extras(Napi::Env env, Napi::Object exports) const {
+  exports.Set("mimallocClosing", Napi::Function::New(env, ClosingJs, "mimallocClosing"));
   exports.Set("mimallocInfo", Napi::Function::New(env, InfoJs, "mimallocInfo"));
-  exports.Set("mimallocSampleSync", Napi::Function::New(env, SampleSyncJs, "mimallocSampleSync"));
-  exports.Set("mimallocSample", Napi::Function::New(env, SampleAsyncJs, "mimallocSample"));
-  exports.Set("mimallocTrimSync", Napi::Function::New(env, TrimSyncJs, "mimallocTrimSync"));
-  exports.Set("mimallocTrim", Napi::Function::New(env, TrimAsyncJs, "mimallocTrim"));
   exports.Set("mimallocOptionGet", Napi::Function::New(env, OptionGetJs, "mimallocOptionGet"));
   exports.Set("mimallocOptionSet", Napi::Function::New(env, OptionSetJs, "mimallocOptionSet"));
   exports.Set("mimallocStatsText", Napi::Function::New(env, StatsTextJs, "mimallocStatsText"));
+}
+
+}  // namespace
+
+const Backend& MimallocBackend() {
+  static const Mimalloc backend;
+  return backend;
 }
 
 }  // namespace allocstats

@@ -7,6 +7,4 @@ namespace allocstats {
 
 struct MimallocState;
 
-void InitMimalloc(Napi::Env env, Napi::Object exports);
-
 }  // namespace allocstats

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <cstdio>
 #include <cstring>
 
 #include "addon.h"
@@ -29,16 +30,19 @@ ProcFiles::ProcFiles() {
   std::call_once(once, [] { pthread_atfork(nullptr, nullptr, [] { g_forked.store(true); }); });
   pid_ = getpid();
   status_ = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  statm_ = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   mem_ = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 #endif
 }
 
 ProcFiles::~ProcFiles() {
   if (status_ >= 0) close(status_);
+  if (statm_ >= 0) close(statm_);
   if (mem_ >= 0) close(mem_);
 }
 
 int ProcFiles::status() const { return g_forked.load(std::memory_order_relaxed) ? -1 : status_; }
+int ProcFiles::statm() const { return g_forked.load(std::memory_order_relaxed) ? -1 : statm_; }
 int ProcFiles::mem() const { return g_forked.load(std::memory_order_relaxed) ? -1 : mem_; }
 int ProcFiles::pid() const { return g_forked.load(std::memory_order_relaxed) ? getpid() : pid_; }
 
@@ -72,17 +76,17 @@ bool ReadFile(const char* path, std::string& out) {
 // "RssAnon:\t   1234 kB" -> bytes.
 double KbField(const char* text, const char* name) {
   const char* at = strstr(text, name);
-  if (at == nullptr) return -1;
+  if (at == nullptr) return NAN;
   at += strlen(name);
   char* end = nullptr;
   unsigned long long kb = strtoull(at, &end, 10);
-  if (end == at) return -1;
+  if (end == at) return NAN;
   return static_cast<double>(kb) * 1024.0;
 }
 
 Napi::Value ProcessMemoryJs(const Napi::CallbackInfo& info) {
   ProcessMemory memory;
-  if (!ReadProcessMemory(Data(info.Env()).files.get(), memory)) {
+  if (!ReadProcessStatus(Data(info.Env()).files.get(), memory)) {
     throw CodedError(info.Env(), "ERR_PROCFS", "Cannot read /proc/self/status: " + std::string(strerror(errno)));
   }
   return ProcessMemoryToJs(info.Env(), memory);
@@ -90,31 +94,53 @@ Napi::Value ProcessMemoryJs(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-bool ReadProcessMemory(const ProcFiles* files, ProcessMemory& out) {
-#ifdef __linux__
-  // One read of /proc/self/status into a stack buffer: this runs on every sample.
-  // pread at offset 0 regenerates the file, so the descriptor is reused.
-  int kept = files != nullptr ? files->status() : -1;
-  int fd = kept >= 0 ? kept : open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buffer[4096];
+namespace {
+
+// One read of a small procfs file into `buffer` (NUL-terminated). pread at offset 0
+// regenerates the file, so a kept descriptor is reused; returns the bytes read.
+size_t ReadSmall(int kept, const char* path, char* buffer, size_t size) {
+  int fd = kept >= 0 ? kept : open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
   size_t used = 0;
   for (;;) {
-    ssize_t n = pread(fd, buffer + used, sizeof buffer - 1 - used, static_cast<off_t>(used));
+    ssize_t n = pread(fd, buffer + used, size - 1 - used, static_cast<off_t>(used));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     used += static_cast<size_t>(n);
-    if (used == sizeof buffer - 1) break;
+    if (used == size - 1) break;
   }
   if (fd != kept) close(fd);
   buffer[used] = '\0';
-  if (used == 0) return false;
+  return used;
+}
+
+}  // namespace
+
+bool ReadProcessStatm(const ProcFiles* files, ProcessMemory& out) {
+#ifdef __linux__
+  char buffer[256];
+  if (ReadSmall(files != nullptr ? files->statm() : -1, "/proc/self/statm", buffer, sizeof buffer) == 0) return false;
+  unsigned long long size = 0, resident = 0, shared = 0;
+  if (sscanf(buffer, "%llu %llu %llu", &size, &resident, &shared) != 3) return false;
+  const double page = static_cast<double>(PageSize());
+  out.rss = static_cast<double>(resident) * page;
+  out.rssAnon = static_cast<double>(resident >= shared ? resident - shared : 0) * page;
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool ReadProcessStatus(const ProcFiles* files, ProcessMemory& out) {
+#ifdef __linux__
+  char buffer[4096];
+  if (ReadSmall(files != nullptr ? files->status() : -1, "/proc/self/status", buffer, sizeof buffer) == 0) return false;
   out.rss = KbField(buffer, "\nVmRSS:");
   out.rssAnon = KbField(buffer, "\nRssAnon:");
   out.rssFile = KbField(buffer, "\nRssFile:");
   out.rssShmem = KbField(buffer, "\nRssShmem:");
   out.swap = KbField(buffer, "\nVmSwap:");
-  return out.rss >= 0;
+  return !std::isnan(out.rss);
 #else
   return false;
 #endif

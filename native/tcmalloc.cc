@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "backend.h"
 #include "common.h"
 #include "detect.h"
 #include "procfs.h"
@@ -33,7 +34,7 @@ struct TcmallocApi {
 const TcmallocApi& Api() {
   static const TcmallocApi api = [] {
     TcmallocApi a;
-    if (DetectAllocator().kind != AllocatorKind::Tcmalloc) return a;
+    if (DetectAllocator().backend != &TcmallocBackend()) return a;
     a.getNumeric = reinterpret_cast<int (*)(const char*, size_t*)>(dlsym(RTLD_DEFAULT, "MallocExtension_GetNumericProperty"));
     a.setNumeric = reinterpret_cast<int (*)(const char*, size_t)>(dlsym(RTLD_DEFAULT, "MallocExtension_SetNumericProperty"));
     a.releaseFreeMemory = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
@@ -48,122 +49,110 @@ const TcmallocApi& Api() {
   return api;
 }
 
-struct Context {
-  std::shared_ptr<ProcFiles> files;
-  std::vector<std::string> names;
+// The numeric properties read on every sample; the wire names are the property names.
+#define PROPERTIES(X)                                                                              \
+  X(currentAllocated, "generic.current_allocated_bytes") X(heapSize, "generic.heap_size")           \
+  X(totalPhysical, "generic.total_physical_bytes") X(pageheapFree, "tcmalloc.pageheap_free_bytes") \
+  X(pageheapUnmapped, "tcmalloc.pageheap_unmapped_bytes")                                          \
+  X(threadCaches, "tcmalloc.current_total_thread_cache_bytes")                                     \
+  X(threadCacheFree, "tcmalloc.thread_cache_free_bytes")                                           \
+  X(centralCacheFree, "tcmalloc.central_cache_free_bytes")                                         \
+  X(transferCacheFree, "tcmalloc.transfer_cache_free_bytes")
+#define PROPERTY_INDEX(id, name) id,
+#define PROPERTY_NAME(id, name) name,
+struct SampleField {
+  enum : size_t { PROPERTIES(PROPERTY_INDEX) kCount };
+  static constexpr const char* kNames[] = {PROPERTIES(PROPERTY_NAME) nullptr};
 };
+ALLOCSTATS_DECLARE_FIELDS(NoField, ALLOCSTATS_NO_FIELDS);
 
-struct Sample {
-  bool serving = false;
-  ProcessMemory process;
-  std::vector<double> values;  // -1: property unknown to this tcmalloc
-  double costNs = 0;
-};
+bool Serving() { return Api().getNumeric != nullptr; }
 
-Sample TakeSample(const Context& ctx) {
-  Sample out;
-  double start = NowNs();
-  ReadProcessMemory(ctx.files.get(), out.process);
-  const TcmallocApi& api = Api();
-  out.serving = api.getNumeric != nullptr;
-  out.values.assign(ctx.names.size(), -1);
-  if (out.serving) {
-    for (size_t i = 0; i < ctx.names.size(); i++) {
-      size_t v = 0;
-      if (api.getNumeric(ctx.names[i].c_str(), &v)) out.values[i] = static_cast<double>(v);
-    }
+// NaN: a property this tcmalloc does not know.
+double Property(const char* name) {
+  size_t v = 0;
+  return Api().getNumeric(name, &v) ? static_cast<double>(v) : kUnknown;
+}
+
+using NumericPropertyFn = int (*)(const char*, size_t*);
+using TcVersionFn = const char* (*)(int*, int*, const char**);
+
+// A process-wide counter: other threads may free concurrently, so allow a few attempts.
+bool TcmallocServes(NumericPropertyFn get) {
+  for (int attempt = 0; attempt < 3; attempt++) {
+    size_t before = 0, after = 0;
+    if (!get("generic.current_allocated_bytes", &before)) return false;
+    void* p = ProbeAllocate(kProbeBytes);
+    bool ok = get("generic.current_allocated_bytes", &after);
+    ProbeFree(p);
+    if (!ok) return false;
+    if (after >= before + kProbeBytes / 2) return true;
   }
-  out.costNs = NowNs() - start;
-  return out;
+  return false;
 }
 
-struct TrimOutcome {
-  Sample before, after;
-  double durationNs = 0;
-  double rssBefore = -1, rssAfter = -1;
+class Tcmalloc final : public Backend {
+ public:
+  void Probe(Detection& d) const override {
+    auto getNumeric = reinterpret_cast<NumericPropertyFn>(dlsym(RTLD_DEFAULT, "MallocExtension_GetNumericProperty"));
+    if (getNumeric != nullptr) {
+      std::string library = LibraryOf(reinterpret_cast<void*>(getNumeric));
+      if (d.backend == nullptr && TcmallocServes(getNumeric)) {
+        d.backend = this;
+        d.name = "tcmalloc";
+        d.library = library;
+        d.method = "generic.current_allocated_bytes moved on malloc";
+        auto tcVersion = reinterpret_cast<TcVersionFn>(dlsym(RTLD_DEFAULT, "tc_version"));
+        if (tcVersion != nullptr) {
+          int major = 0, minor = 0;
+          const char* patch = nullptr;
+          tcVersion(&major, &minor, &patch);
+          d.versionNumbers = {static_cast<double>(major), static_cast<double>(minor)};
+          if (patch != nullptr) d.versionSuffix = patch;
+        }
+      } else if (d.backend != this) {
+        d.inactive.emplace_back("tcmalloc", library);
+      }
+  }
+
+  }
+
+  const char* Name() const override { return "tcmalloc"; }
+  bool Serving() const override { return Api().getNumeric != nullptr; }
+  bool CanTrim() const override { return Serving() && Api().releaseFreeMemory != nullptr; }
+  FieldNames SampleFields() const override { return NamesOf<SampleField>(); }
+  FieldNames SampleArgs() const override { return NamesOf<NoField>(); }
+  FieldNames TrimFields() const override { return NamesOf<NoField>(); }
+  FieldNames TrimArgs() const override { return NamesOf<NoField>(); }
+
+  void Sample(const Call&, Record& out) const override {
+    for (size_t i = 0; i < SampleField::kCount; i++) out[i] = Property(SampleField::kNames[i]);
+  }
+  int Trim(const Call&, Record&) const override {
+    Api().releaseFreeMemory();
+    return 0;
+  }
+  void Extras(Napi::Env env, Napi::Object exports) const override;
 };
 
-TrimOutcome TakeTrim(const Context& ctx) {
-  static std::mutex trimming;  // one trim at a time in the whole process
-  std::lock_guard<std::mutex> lock(trimming);
-  TrimOutcome outcome;
-  outcome.before = TakeSample(ctx);
-  ProcessMemory before, after;
-  ReadProcessMemory(ctx.files.get(), before);
-  double start = NowNs();
-  Api().releaseFreeMemory();
-  outcome.durationNs = NowNs() - start;
-  ReadProcessMemory(ctx.files.get(), after);
-  outcome.rssBefore = before.rss;
-  outcome.rssAfter = after.rss;
-  outcome.after = TakeSample(ctx);
-  return outcome;
-}
-
-Napi::Value SampleToJs(Napi::Env env, const Context& ctx, const Sample& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("serving", s.serving);
-  o.Set("process", ProcessMemoryToJs(env, s.process));
-  Napi::Object properties = Napi::Object::New(env);
-  for (size_t i = 0; i < ctx.names.size(); i++) properties.Set(ctx.names[i], SizeOrNull(env, s.values[i]));
-  o.Set("properties", properties);
-  o.Set("costNs", s.costNs);
-  return o;
-}
-
-Napi::Value TrimToJs(Napi::Env env, const Context& ctx, const TrimOutcome& t) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("durationNs", t.durationNs);
-  o.Set("rssBefore", SizeOrNull(env, t.rssBefore));
-  o.Set("rssAfter", SizeOrNull(env, t.rssAfter));
-  o.Set("before", SampleToJs(env, ctx, t.before));
-  o.Set("after", SampleToJs(env, ctx, t.after));
-  return o;
-}
-
-// Property names come from TypeScript; checked here only so that a bad call cannot crash.
-Context MakeContext(const Napi::CallbackInfo& info) {
-  Context ctx{Data(info.Env()).files, {}};
-  if (info.Length() < 1 || !info[0].IsArray()) throw CodedError(info.Env(), "ERR_INVALID_ARG_TYPE", "names must be an array");
+// Any properties by name (tcmalloc.property(), settings); names were checked in TypeScript.
+Napi::Value PropertiesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw CodedError(env, "ERR_INVALID_ARG_TYPE", "names must be an array");
   Napi::Array names = info[0].As<Napi::Array>();
+  Napi::Float64Array values = Napi::Float64Array::New(env, names.Length());
   for (uint32_t i = 0; i < names.Length(); i++) {
     Napi::Value name = names.Get(i);
-    if (!name.IsString()) throw CodedError(info.Env(), "ERR_INVALID_ARG_TYPE", "names must be strings");
-    ctx.names.push_back(name.As<Napi::String>().Utf8Value());
+    if (!name.IsString()) throw CodedError(env, "ERR_INVALID_ARG_TYPE", "names must be strings");
+    values[i] = Serving() ? Property(name.As<Napi::String>().Utf8Value().c_str()) : kUnknown;
   }
-  return ctx;
+  return values;
 }
 
 void RequireTcmalloc(Napi::Env env) {
   if (Api().getNumeric == nullptr || Api().releaseFreeMemory == nullptr) {
     throw CodedError(env, "ERR_ALLOCATOR_UNSUPPORTED", "tcmalloc does not serve malloc() in this process");
   }
-}
-
-Napi::Value SampleSyncJs(const Napi::CallbackInfo& info) {
-  Context ctx = MakeContext(info);
-  return SampleToJs(info.Env(), ctx, TakeSample(ctx));
-}
-
-Napi::Value SampleAsyncJs(const Napi::CallbackInfo& info) {
-  Context ctx = MakeContext(info);
-  return PromiseWorker<Sample>::Run(
-      info.Env(), "allocatorStats.tcmallocSample", [ctx](Failure&) { return TakeSample(ctx); },
-      [ctx](Napi::Env env, Sample& s) { return SampleToJs(env, ctx, s); });
-}
-
-Napi::Value TrimSyncJs(const Napi::CallbackInfo& info) {
-  RequireTcmalloc(info.Env());
-  Context ctx = MakeContext(info);
-  return TrimToJs(info.Env(), ctx, TakeTrim(ctx));
-}
-
-Napi::Value TrimAsyncJs(const Napi::CallbackInfo& info) {
-  RequireTcmalloc(info.Env());
-  Context ctx = MakeContext(info);
-  return PromiseWorker<TrimOutcome>::Run(
-      info.Env(), "allocatorStats.tcmallocTrim", [ctx](Failure&) { return TakeTrim(ctx); },
-      [ctx](Napi::Env env, TrimOutcome& t) { return TrimToJs(env, ctx, t); });
 }
 
 Napi::Value SetPropertyJs(const Napi::CallbackInfo& info) {
@@ -198,15 +187,17 @@ Napi::Value ReleaseRateJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, api.getReleaseRate(self));
 }
 
-}  // namespace
-
-void InitTcmalloc(Napi::Env env, Napi::Object exports) {
-  exports.Set("tcmallocSampleSync", Napi::Function::New(env, SampleSyncJs, "tcmallocSampleSync"));
-  exports.Set("tcmallocSample", Napi::Function::New(env, SampleAsyncJs, "tcmallocSample"));
-  exports.Set("tcmallocTrimSync", Napi::Function::New(env, TrimSyncJs, "tcmallocTrimSync"));
-  exports.Set("tcmallocTrim", Napi::Function::New(env, TrimAsyncJs, "tcmallocTrim"));
+void Tcmalloc::Extras(Napi::Env env, Napi::Object exports) const {
+  exports.Set("tcmallocProperties", Napi::Function::New(env, PropertiesJs, "tcmallocProperties"));
   exports.Set("tcmallocSetProperty", Napi::Function::New(env, SetPropertyJs, "tcmallocSetProperty"));
   exports.Set("tcmallocReleaseRate", Napi::Function::New(env, ReleaseRateJs, "tcmallocReleaseRate"));
+}
+
+}  // namespace
+
+const Backend& TcmallocBackend() {
+  static const Tcmalloc backend;
+  return backend;
 }
 
 }  // namespace allocstats

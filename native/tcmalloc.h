@@ -5,6 +5,4 @@
 
 namespace allocstats {
 
-void InitTcmalloc(Napi::Env env, Napi::Object exports);
-
 }  // namespace allocstats

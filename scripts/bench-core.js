@@ -1,46 +1,69 @@
 'use strict';
 // Core benchmarks, each in a fresh process (node scripts/bench-core.js <case>):
 //   cost   median cost per call of allocatorStatsSync() vs process.memoryUsage(), same process
-//   stall  longest JS-thread stall of await allocatorStats()/trim() vs their Sync twins on a
-//          heap with many free chunks, measured as the longest gap between ticks of a 1 ms
-//          interval timer (perf_hooks.monitorEventLoopDelay under-reports single long blocks)
+//   stall  on a main-arena heap with many small free chunks, while the JS thread allocates
+//          small Buffers as a server does: the longest JS-thread stall and the wall time of
+//          await trim() and await allocatorStats(), against the bare malloc_trim(0) and
+//          mallinfo2() they wrap (the addon's raw entry points), measured in the same process
+//   first  the same for the first allocatorStats() in a process (detection included), one
+//          fresh process per trial
+// A stall is the longest gap between ticks of a 1 ms interval timer that allocates on every
+// tick: a ticker that never calls malloc never waits for an arena lock and hides the stall
+// (perf_hooks.monitorEventLoopDelay under-reports single long blocks too).
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const a = require(path.join(__dirname, '..', 'lib'));
+const { binding } = require(path.join(__dirname, '..', 'lib', 'binding'));
 const { fragment, collect } = require('./workload');
-
 const { median, perCallNs } = require('./bench-util');
 
+// Targets from the design: what each figure must stay within, as a ratio to its baseline.
+const TARGET = { statsCost: 2, trimStall: 1.25, trimWall: 2, statsStall: 1.25 };
+const FREE_CHUNKS = Number(process.env.BENCH_FREE_CHUNKS || 600000);
+
+const ratio = (x, base) => `${(x / base).toFixed(2)}x`;
+
 function cost() {
+  const glibcIndex = binding.wire.backends.findIndex((b) => b.name === 'glibc');
+  const buffer = new Float64Array(4096);
   const rounds = 31;
   const calls = 200;
-  const base = [];
-  const ours = [];
-  const oursNoRel = [];
-  // Warm up both, then interleave rounds so machine noise hits both alike.
-  perCallNs(() => process.memoryUsage(), 1000);
-  perCallNs(() => a.allocatorStatsSync(), 1000);
+  const cases = {
+    'process.memoryUsage()': () => process.memoryUsage(),
+    'allocatorStatsSync()': () => a.allocatorStatsSync(),
+    'allocatorStatsSync({ releasable: true })': () => a.allocatorStatsSync({ releasable: true }),
+    '  of which: native sample (statm, mallinfo2, residency)': () => binding.sampleSync(glibcIndex, [0], buffer),
+    '  of which: v8 figures (memoryUsage + getHeapStatistics)': () => {
+      process.memoryUsage();
+      require('node:v8').getHeapStatistics();
+    },
+  };
+  const results = {};
+  // Warm up all, then interleave rounds so machine noise hits each alike.
+  for (const fn of Object.values(cases)) perCallNs(fn, 1000);
   for (let r = 0; r < rounds; r++) {
-    base.push(perCallNs(() => process.memoryUsage(), calls));
-    ours.push(perCallNs(() => a.allocatorStatsSync(), calls));
-    oursNoRel.push(perCallNs(() => a.allocatorStatsSync({ releasable: true }), calls));
+    for (const [name, fn] of Object.entries(cases)) (results[name] ??= []).push(perCallNs(fn, calls));
   }
-  const b = median(base);
-  const o = median(ours);
-  const n = median(oursNoRel);
-  const allocator = a.detectAllocator().name;
-  console.log(`stats cost (${allocator}, fresh process, median of ${rounds} rounds x ${calls} calls)`);
-  console.log(`  process.memoryUsage()                      ${(b / 1000).toFixed(1)} us   1.00x (baseline)`);
-  console.log(`  allocatorStatsSync()                       ${(o / 1000).toFixed(1)} us   ${(o / b).toFixed(2)}x  (target <= 5x)`);
-  console.log(`  allocatorStatsSync({ releasable: true })   ${(n / 1000).toFixed(1)} us   ${(n / b).toFixed(2)}x  (adds the malloc_info walk)`);
-  return { ratio: o / b };
+  const base = median(results['process.memoryUsage()']);
+  console.log(`stats cost (${a.detectAllocator().name}, fresh process, median of ${rounds} rounds x ${calls} calls)`);
+  console.log('| call | per call | vs process.memoryUsage() |');
+  console.log('|---|---|---|');
+  for (const name of Object.keys(cases)) {
+    const m = median(results[name]);
+    const note = name === 'allocatorStatsSync()' ? ` (target <= ${TARGET.statsCost}x)` : name === 'process.memoryUsage()' ? ' (baseline)' : '';
+    console.log(`| ${name} | ${(m / 1000).toFixed(1)} us | ${ratio(m, base)}${note} |`);
+  }
 }
 
-// Longest gap between ticks of a 1 ms interval while `op` runs.
+// Longest gap between ticks of an allocating 1 ms interval while `op` runs, and how long `op` took.
 async function stallOf(op) {
+  let sink = [];
   let last = performance.now();
   let worst = 0;
   const timer = setInterval(() => {
+    // A server's small allocations: each Buffer.alloc() is a calloc() on the JS thread's arena.
+    for (let i = 0; i < 8; i++) sink.push(Buffer.alloc(64 + i * 16));
+    if (sink.length > 512) sink = [];
     const now = performance.now();
     worst = Math.max(worst, now - last);
     last = now;
@@ -48,62 +71,126 @@ async function stallOf(op) {
   await new Promise((r) => setTimeout(r, 20));
   worst = 0;
   last = performance.now();
-  const started = performance.now();
+  let took = 0;
   await new Promise((resolve, reject) => {
     setTimeout(() => {
+      const started = performance.now();
       Promise.resolve()
         .then(op)
-        .then(resolve, reject);
+        .then(() => {
+          took = performance.now() - started;
+          resolve();
+        }, reject);
     }, 2);
   });
-  const took = performance.now() - started;
   await new Promise((r) => setTimeout(r, 10));
   clearInterval(timer);
-  // A 1 ms timer ticks about every 1 ms; anything above is the stall.
   return { stall: worst, took };
 }
 
-async function stall() {
-  const chunks = Number(process.env.BENCH_FREE_CHUNKS || 1000000);
-  const kept = fragment({ chunks });
+async function heap() {
+  const kept = fragment({ chunks: FREE_CHUNKS });
   // Let the sweeper finish with the dropped Buffers before measuring.
   await new Promise((r) => setTimeout(r, 500));
+  return kept;
+}
+
+function table(title, rows, results, pairs) {
+  console.log(title);
+  console.log('| call | longest tick gap | call took | stall vs bare | wall vs bare |');
+  console.log('|---|---|---|---|---|');
+  for (const [name] of rows) {
+    const r = results[name];
+    const pair = pairs[name];
+    const vs = pair ? results[pair[0]] : null;
+    const cells = vs
+      ? [`${ratio(r.stall, vs.stall)} (target <= ${pair[1]}x)`, pair[2] ? `${ratio(r.took, vs.took)} (target <= ${pair[2]}x)` : `${ratio(r.took, vs.took)}`]
+      : ['', ''];
+    console.log(`| ${name} | ${r.stall.toFixed(1)} ms | ${r.took.toFixed(1)} ms | ${cells[0]} | ${cells[1]} |`);
+  }
+}
+
+async function stall() {
+  const kept = await heap();
   const mi = a.glibc.mallinfo2Sync();
-  console.log(`JS-thread stall (${a.detectAllocator().name}), heap with ${mi.ordblks} free chunks (target: async <= 2 ms where sync >= 30 ms)`);
+  // Warm the library's one-time work (detection, region scan) so that this measures the steady state.
+  await a.allocatorStats();
   const trials = 9;
   const rows = [
     // The noise floor of this machine: the same timer with nothing blocking it.
-    ['idle (await 30 ms sleep)', () => new Promise((r) => setTimeout(r, 30))],
-    ['allocatorStatsSync({ releasable: true })', () => a.allocatorStatsSync({ releasable: true })],
-    ['await allocatorStats()', () => a.allocatorStats()],
-    ['trimSync()', () => a.trimSync()],
+    ['idle (await 10 ms sleep)', () => new Promise((r) => setTimeout(r, 10))],
+    ['bare malloc_trim(0) (threadpool)', () => binding.glibcMallocTrim()],
     ['await trim()', () => a.trim()],
+    ['bare mallinfo2() (threadpool)', () => binding.glibcMallinfo()],
+    ['await allocatorStats()', () => a.allocatorStats()],
+    ['await allocatorStats({ releasable: false })', () => a.allocatorStats({ releasable: false })],
   ];
-  const results = {};
-  for (const [name, op] of rows) {
-    const stalls = [];
-    const took = [];
-    for (let i = 0; i < trials; i++) {
+  const samples = {};
+  // Interleaved: each trial runs every row once, so noise hits all rows alike.
+  for (let i = 0; i < trials; i++) {
+    for (const [name, op] of rows) {
       const r = await stallOf(op);
-      stalls.push(r.stall);
-      took.push(r.took);
+      (samples[name] ??= { stall: [], took: [] }).stall.push(r.stall);
+      samples[name].took.push(r.took);
     }
-    results[name] = median(stalls);
-    console.log(`  ${name.padEnd(42)} longest tick gap ${median(stalls).toFixed(1).padStart(6)} ms  (call took ${median(took).toFixed(1)} ms; median of ${trials})`);
   }
-  console.log(
-    `  ratio async/sync: stats ${(results['await allocatorStats()'] / results['allocatorStatsSync({ releasable: true })']).toFixed(3)}x, ` +
-      `trim ${(results['await trim()'] / results['trimSync()']).toFixed(3)}x`,
+  const results = {};
+  for (const [name, s] of Object.entries(samples)) results[name] = { stall: median(s.stall), took: median(s.took) };
+  table(
+    `JS-thread stall (${a.detectAllocator().name}), main-arena heap with ${mi.ordblks} free chunks, JS thread allocating; median of ${trials}`,
+    rows,
+    results,
+    {
+      'await trim()': ['bare malloc_trim(0) (threadpool)', TARGET.trimStall, TARGET.trimWall],
+      'await allocatorStats()': ['bare mallinfo2() (threadpool)', TARGET.statsStall],
+      'await allocatorStats({ releasable: false })': ['bare mallinfo2() (threadpool)', TARGET.statsStall],
+    },
   );
   if (kept.length === 0) collect();
+}
+
+// One trial in this (fresh) process: a bare walk and the library's very first call, in the
+// order given (trials alternate it, so neither gains from running second).
+async function firstTrial(bareFirst) {
+  const kept = await heap();
+  let bare;
+  if (bareFirst) bare = await stallOf(() => binding.glibcMallinfo());
+  const first = await stallOf(() => a.allocatorStats());
+  if (!bareFirst) bare = await stallOf(() => binding.glibcMallinfo());
+  process.stdout.write(JSON.stringify({ bare, first }) + '\n');
+  if (kept.length === 0) collect();
+}
+
+function first() {
+  const trials = 5;
+  const bare = { stall: [], took: [] };
+  const ours = { stall: [], took: [] };
+  for (let i = 0; i < trials; i++) {
+    const out = execFileSync(process.execPath, [__filename, 'first-trial', i % 2 ? 'bare-second' : 'bare-first'], { encoding: 'utf8' });
+    const r = JSON.parse(out.trim().split('\n').pop());
+    bare.stall.push(r.bare.stall), bare.took.push(r.bare.took);
+    ours.stall.push(r.first.stall), ours.took.push(r.first.took);
+  }
+  const results = {
+    'bare mallinfo2() (threadpool)': { stall: median(bare.stall), took: median(bare.took) },
+    'first await allocatorStats() in a process': { stall: median(ours.stall), took: median(ours.took) },
+  };
+  table(
+    `First call in a process (${FREE_CHUNKS} small free chunks made first), one fresh process per trial; median of ${trials}`,
+    Object.keys(results).map((name) => [name]),
+    results,
+    { 'first await allocatorStats() in a process': ['bare mallinfo2() (threadpool)', TARGET.statsStall] },
+  );
 }
 
 const which = process.argv[2];
 if (which === 'cost') cost();
 else if (which === 'stall') stall();
+else if (which === 'first') first();
+else if (which === 'first-trial') firstTrial(process.argv[3] !== 'bare-second');
 else {
-  // Both, each in a fresh process.
-  for (const c of ['cost', 'stall']) {
+  // Each in a fresh process.
+  for (const c of ['cost', 'stall', 'first']) {
     execFileSync(process.execPath, [__filename, c], { stdio: 'inherit' });
   }
 }

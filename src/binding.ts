@@ -12,11 +12,15 @@ export interface NativeProcessMemory {
 export interface NativeDetection {
   name: string;
   version: string | null;
+  /** Numbers an allocator reports instead of a version string (tcmalloc: major, minor; mimalloc: mi_version()). */
+  versionNumbers: number[];
+  versionSuffix: string | null;
   method: string;
   library: string | null;
   inactive: Array<{ name: string; library: string | null }>;
 }
 
+/** mallinfo2() (or mallinfo()) decoded by name; `source` says which. */
 export interface NativeMallinfo {
   source: 'mallinfo2' | 'mallinfo';
   arena: number;
@@ -31,20 +35,8 @@ export interface NativeMallinfo {
   keepcost: number;
 }
 
-/** One glibc sample as a flat array; decoded by glibcNumbers() in src/backends/glibc.ts. */
-export type NativeGlibcSample = Float64Array;
-
-/** malloc_info() rows, 6 numbers each; decoded by mallocInfoFromRows() in src/mallocinfo.ts. */
+/** malloc_info() rows; decoded by mallocInfoFromRows() in src/mallocinfo.ts. */
 export type NativeMallocInfoRows = Float64Array;
-
-export interface NativeGlibcTrim {
-  result: number;
-  durationNs: number;
-  rssBefore: number | null;
-  rssAfter: number | null;
-  before: NativeGlibcSample | null;
-  after: NativeGlibcSample | null;
-}
 
 export interface NativeGlibcInfo {
   version: string | null;
@@ -56,51 +48,26 @@ export interface NativeGlibcInfo {
   pageSize: number;
 }
 
-export interface NativeJemallocSample {
-  serving: boolean;
-  statsEnabled: boolean;
-  process: NativeProcessMemory;
-  allocated: number | null;
-  active: number | null;
-  resident: number | null;
-  mapped: number | null;
-  retained: number | null;
-  metadata: number | null;
-  dirtyPages: number | null;
-  muzzyPages: number | null;
-  pageSize: number | null;
-  backgroundThread: boolean | null;
-  refreshed: boolean;
-  epochAgeNs: number | null;
-  epochCostNs: number | null;
-  costNs: number;
-}
-
-export interface NativeJemallocTrim {
-  result: number;
-  durationNs: number;
-  rssBefore: number | null;
-  rssAfter: number | null;
-  before: NativeJemallocSample;
-  after: NativeJemallocSample;
-}
-
 export type MallctlType = 'bool' | 'unsigned' | 'size_t' | 'ssize_t' | 'uint64_t' | 'string' | 'void';
 export type MallctlValue = boolean | number | bigint | string | null;
 
-export interface NativeTcmallocSample {
-  serving: boolean;
-  process: NativeProcessMemory;
-  properties: Record<string, number | null>;
-  costNs: number;
+/** A record decoded by name: every field the reader expects, unknown as null. */
+export type Fields<N extends string> = { readonly [K in N]: number | null };
+
+/** Names of the fields of each record, exported by the addon from the lists that fill them. */
+interface NativeBackendWire {
+  name: string;
+  sample: string[];
+  sampleArgs: string[];
+  gauge: string[];
+  trim: string[];
+  trimArgs: string[];
 }
 
-export interface NativeTcmallocTrim {
-  durationNs: number;
-  rssBefore: number | null;
-  rssAfter: number | null;
-  before: NativeTcmallocSample;
-  after: NativeTcmallocSample;
+interface NativeWire {
+  sample: string[];
+  trim: string[];
+  backends: NativeBackendWire[];
 }
 
 export interface NativeMimallocProcessInfo {
@@ -114,64 +81,43 @@ export interface NativeMimallocProcessInfo {
   pageFaults: number;
 }
 
-export interface NativeMimallocSample {
-  serving: boolean;
-  process: NativeProcessMemory;
-  processInfo: NativeMimallocProcessInfo | null;
-  costNs: number;
-}
-
-export interface NativeMimallocTrim {
-  durationNs: number;
-  rssBefore: number | null;
-  rssAfter: number | null;
-  /** Other JS threads asked to collect on their own thread, how many did in time, how many were closing. */
-  threads: number;
-  answered: number;
-  unreachable: number;
-  before: NativeMimallocSample;
-  after: NativeMimallocSample;
-}
-
 export interface NativeBinding {
   detect(): NativeDetection;
   processMemory(): NativeProcessMemory;
 
+  wire: NativeWire;
+  /** Writes into `out` when it is long enough and returns how many values it wrote. */
+  sampleSync(backend: number, args: number[], out?: Float64Array): Float64Array | number;
+  sample(backend: number, args: number[]): Promise<Float64Array>;
+  trimSync(backend: number, args: number[]): Float64Array;
+  trim(backend: number, args: number[]): Promise<Float64Array>;
+
   glibcInfo(): NativeGlibcInfo;
-  glibcSampleSync(withMallocInfo: boolean): NativeGlibcSample;
-  glibcSample(withMallocInfo: boolean): Promise<NativeGlibcSample>;
-  glibcTrimSync(pad: number, withSamples: boolean): NativeGlibcTrim;
-  glibcTrim(pad: number, withSamples: boolean): Promise<NativeGlibcTrim>;
-  glibcMallinfoSync(): NativeMallinfo | null;
-  glibcMallinfo(): Promise<NativeMallinfo | null>;
+  glibcWire: { mallinfo: string[]; mallinfoSources: string[]; mallocInfoRow: string[]; mallocInfoRowKinds: string[] };
+  glibcMallinfoSync(): Float64Array | null;
+  glibcMallinfo(): Promise<Float64Array | null>;
   glibcMallocInfoSync(): NativeMallocInfoRows | null;
   glibcMallocInfo(): Promise<NativeMallocInfoRows | null>;
   glibcMallopt(param: number, value: number): boolean;
+  /** malloc_trim(0), bare and unmeasured: the baseline for benchmarks. NaN without malloc_trim. */
+  glibcMallocTrimSync(): number;
+  glibcMallocTrim(): Promise<number>;
 
   jemallocInfo(): { serving: boolean; prefix: string | null; mibCache: boolean };
-  jemallocSampleSync(minEpochIntervalMs: number): NativeJemallocSample;
-  jemallocSample(minEpochIntervalMs: number): Promise<NativeJemallocSample>;
-  jemallocTrimSync(decay: boolean): NativeJemallocTrim;
-  jemallocTrim(decay: boolean): Promise<NativeJemallocTrim>;
   jemallocRead(name: string, type: MallctlType): MallctlValue;
   jemallocWrite(name: string, type: MallctlType, value?: MallctlValue): void;
   jemallocExists(name: string): boolean | null;
 
-  tcmallocSampleSync(properties: readonly string[]): NativeTcmallocSample;
-  tcmallocSample(properties: readonly string[]): Promise<NativeTcmallocSample>;
-  tcmallocTrimSync(properties: readonly string[]): NativeTcmallocTrim;
-  tcmallocTrim(properties: readonly string[]): Promise<NativeTcmallocTrim>;
+  tcmallocProperties(names: readonly string[]): Float64Array;
   tcmallocSetProperty(name: string, value: number): boolean;
   tcmallocReleaseRate(rate?: number): number | null;
 
   mimallocInfo(): { serving: boolean; version: number | null; registeredThreads: number };
-  mimallocSampleSync(): NativeMimallocSample;
-  mimallocSample(): Promise<NativeMimallocSample>;
-  mimallocTrimSync(timeoutMs: number, delayOption: number): NativeMimallocTrim;
-  mimallocTrim(timeoutMs: number, delayOption: number): Promise<NativeMimallocTrim>;
   mimallocOptionGet(option: number): number | null;
   mimallocOptionSet(option: number, value: number): boolean;
   mimallocStatsText(): string | null;
+  /** This thread is exiting: trims stop waiting for it to collect. */
+  mimallocClosing(): void;
 }
 
 // node-gyp-build looks in prebuilds/<platform>-<arch>/ first, then build/Release.
@@ -179,3 +125,139 @@ export interface NativeBinding {
 const load = require('node-gyp-build') as (dir: string) => unknown;
 
 export const binding = load(path.join(__dirname, '..')) as NativeBinding;
+
+const known = (v: number): number | null => (Number.isNaN(v) ? null : v);
+
+/**
+ * Reads records by field name. `expected` lists the names a reader uses; each must be among
+ * the names the addon exports for that record, or loading fails here rather than a number
+ * being read from the wrong place.
+ */
+export class Layout<N extends string> {
+  readonly size: number;
+  private readonly names: readonly N[];
+  private readonly indices: readonly number[];
+
+  constructor(record: string, exported: readonly string[], expected: readonly N[]) {
+    this.size = exported.length;
+    this.names = expected;
+    this.indices = expected.map((name) => {
+      const i = exported.indexOf(name);
+      if (i < 0) throw new Error(`the native ${record} record has no field ${name}: the addon and lib/ are from different builds`);
+      return i;
+    });
+  }
+
+  // Runs on every sample: plain loops, no iterators.
+  decode(values: Float64Array, offset = 0): Fields<N> {
+    const out = {} as Record<N, number | null>;
+    for (let k = 0; k < this.names.length; k++) out[this.names[k]] = known(values[offset + this.indices[k]]);
+    return out;
+  }
+
+  /** Arguments in the order the addon declares them. */
+  encode(values: { readonly [K in N]: number }): number[] {
+    const out = new Array<number>(this.size).fill(NaN);
+    for (let k = 0; k < this.names.length; k++) out[this.indices[k]] = values[this.names[k]];
+    return out;
+  }
+}
+
+// Room for a variable-length tail in the reused sync-sample buffer (glibc's malloc_info rows:
+// a few hundred on a process with a handful of arenas); a longer sample gets its own array.
+const SAMPLE_TAIL_ROOM = 4096;
+
+const NO_TAIL = new Float64Array(0);
+
+const COMMON_SAMPLE = ['serving', 'costNs', 'rss', 'rssAnon', 'rssFile', 'rssShmem', 'swap'] as const;
+const COMMON_TRIM = ['result', 'durationNs', 'rssBefore', 'rssAfter'] as const;
+const commonSample = new Layout('sample', binding.wire.sample, COMMON_SAMPLE);
+const commonTrim = new Layout('trim', binding.wire.trim, COMMON_TRIM);
+
+export interface NativeSample<S extends string> {
+  /** Whether this allocator serves malloc(); when false, `fields` are all null. */
+  serving: boolean;
+  costNs: number;
+  /** Read in the same native call as the allocator's numbers. */
+  process: NativeProcessMemory;
+  fields: Fields<S>;
+  /** Variable-length data after the named fields (glibc: malloc_info() rows). For a sync
+   * sample it views a buffer reused by the next one: read it before sampling again. */
+  tail: Float64Array;
+}
+
+export interface NativeTrim<G extends string, T extends string> {
+  result: number;
+  durationNs: number;
+  rssBefore: number | null;
+  rssAfter: number | null;
+  /** The backend's gauge fields right before and after the trim. */
+  before: Fields<G>;
+  after: Fields<G>;
+  fields: Fields<T>;
+}
+
+export interface BackendShape<S extends string, SA extends string, G extends string, T extends string, TA extends string> {
+  sample: readonly S[];
+  sampleArgs: readonly SA[];
+  gauge: readonly G[];
+  trim: readonly T[];
+  trimArgs: readonly TA[];
+}
+
+export interface NativeBackend<S extends string, SA extends string, G extends string, T extends string, TA extends string> {
+  sampleSync(args: { readonly [K in SA]: number }): NativeSample<S>;
+  sample(args: { readonly [K in SA]: number }): Promise<NativeSample<S>>;
+  trimSync(args: { readonly [K in TA]: number }): NativeTrim<G, T>;
+  trim(args: { readonly [K in TA]: number }): Promise<NativeTrim<G, T>>;
+}
+
+/** The native backend `name`, its records decoded by the names in `shape`. */
+export function nativeBackend<S extends string, SA extends string, G extends string, T extends string, TA extends string>(
+  name: string,
+  shape: BackendShape<S, SA, G, T, TA>,
+): NativeBackend<S, SA, G, T, TA> {
+  const index = binding.wire.backends.findIndex((b) => b.name === name);
+  if (index < 0) throw new Error(`the addon has no ${name} backend: the addon and lib/ are from different builds`);
+  const wire = binding.wire.backends[index];
+  const sample = new Layout(`${name} sample`, wire.sample, shape.sample);
+  const sampleArgs = new Layout(`${name} sample arguments`, wire.sampleArgs, shape.sampleArgs);
+  const gauge = new Layout(`${name} gauge`, wire.gauge, shape.gauge);
+  const trim = new Layout(`${name} trim`, wire.trim, shape.trim);
+  const trimArgs = new Layout(`${name} trim arguments`, wire.trimArgs, shape.trimArgs);
+  const decodeSample = (v: Float64Array): NativeSample<S> => {
+    const c = commonSample.decode(v);
+    return {
+      serving: c.serving === 1,
+      costNs: c.costNs ?? 0,
+      process: { rss: c.rss, rssAnon: c.rssAnon, rssFile: c.rssFile, rssShmem: c.rssShmem, swap: c.swap },
+      fields: sample.decode(v, commonSample.size),
+      tail: v.length > commonSample.size + sample.size ? v.subarray(commonSample.size + sample.size) : NO_TAIL,
+    };
+  };
+  const decodeTrim = (v: Float64Array): NativeTrim<G, T> => {
+    const c = commonTrim.decode(v);
+    const at = commonTrim.size;
+    return {
+      result: c.result ?? 0,
+      durationNs: c.durationNs ?? 0,
+      rssBefore: c.rssBefore,
+      rssAfter: c.rssAfter,
+      before: gauge.decode(v, at),
+      after: gauge.decode(v, at + gauge.size),
+      fields: trim.decode(v, at + 2 * gauge.size),
+    };
+  };
+  // Sync samples land in this buffer (decoded before the call returns): no ArrayBuffer is
+  // created per sample, whose freed backing stores would slow every later mallinfo2() walk.
+  const buffer = new Float64Array(commonSample.size + sample.size + SAMPLE_TAIL_ROOM);
+  return {
+    sampleSync: (args) => {
+      const r = binding.sampleSync(index, sampleArgs.encode(args), buffer);
+      return decodeSample(typeof r === 'number' ? buffer.subarray(0, r) : r);
+    },
+    sample: (args) => binding.sample(index, sampleArgs.encode(args)).then(decodeSample),
+    trimSync: (args) => decodeTrim(binding.trimSync(index, trimArgs.encode(args))),
+    trim: (args) => binding.trim(index, trimArgs.encode(args)).then(decodeTrim),
+  };
+}

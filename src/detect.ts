@@ -20,7 +20,8 @@ const ALLOCATOR_LIBRARY: Array<[RegExp, AllocatorName]> = [
   [/mimalloc/i, 'mimalloc'],
 ];
 
-function mappedLibraries(): Set<string> {
+/** The mapped files of this process, or null when /proc/self/maps cannot be read. */
+function mappedLibraries(): Set<string> | null {
   const mapped = new Set<string>();
   try {
     for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
@@ -28,13 +29,20 @@ function mappedLibraries(): Set<string> {
       if (at >= 0) mapped.add(line.slice(at).trim());
     }
   } catch {
-    // Not Linux: nothing to compare against.
+    // Not Linux, or /proc hidden (a sandbox, a mount namespace): nothing to compare against.
+    return null;
   }
   return mapped;
 }
 
-function preloadEntries(value: string | undefined, mapped: Set<string>): PreloadEntry[] {
+function preloadEntries(value: string | undefined, mapped: Set<string> | null): PreloadEntry[] {
   if (!value) return [];
+  if (mapped === null) {
+    return value
+      .split(/[\s:]+/)
+      .filter(Boolean)
+      .map((entry) => ({ entry, loaded: null }));
+  }
   const names = [...mapped].map((p) => path.basename(p));
   return value
     .split(/[\s:]+/)
@@ -54,6 +62,20 @@ function preloadEntries(value: string | undefined, mapped: Set<string>): Preload
       }
       return { entry, loaded };
     });
+}
+
+// Allocators that report numbers instead of a version string.
+function versionOf(native: { name: string; version: string | null; versionNumbers: number[]; versionSuffix: string | null }): string | null {
+  if (native.version !== null) return native.version;
+  const [first, second] = native.versionNumbers;
+  if (native.name === 'tcmalloc' && second !== undefined) return `${first}.${second}${native.versionSuffix ?? ''}`;
+  if (native.name === 'mimalloc' && first !== undefined) return mimallocVersionText(first);
+  return null;
+}
+
+/** mi_version() (major*100 + minor*10 + patch) as "major.minor.patch". */
+export function mimallocVersionText(v: number): string {
+  return `${Math.floor(v / 100)}.${Math.floor((v % 100) / 10)}.${v % 10}`;
 }
 
 let cached: AllocatorInfo | undefined;
@@ -83,15 +105,19 @@ function buildInfo(): AllocatorInfo {
   const mapped = mappedLibraries();
   const entries = preloadEntries(value ?? undefined, mapped);
 
+  if (mapped === null && entries.length > 0) {
+    notes.push('whether the LD_PRELOAD entries were loaded is unknown: /proc/self/maps cannot be read');
+  }
   for (const e of entries) {
     const wanted = ALLOCATOR_LIBRARY.find(([re]) => re.test(path.basename(e.entry)))?.[1];
+    if (e.loaded === null) continue;
     if (!e.loaded) {
       notes.push(`LD_PRELOAD names ${e.entry} but it is not loaded in this process (wrong path or architecture?)`);
     } else if (wanted && wanted !== name) {
       notes.push(`LD_PRELOAD loads ${e.entry} but ${name} serves malloc()`);
     }
   }
-  if (name !== 'glibc' && name !== 'musl' && name !== 'unknown' && !entries.some((e) => e.loaded)) {
+  if (name !== 'glibc' && name !== 'musl' && name !== 'unknown' && mapped !== null && !entries.some((e) => e.loaded)) {
     notes.push(`${name} serves malloc() without LD_PRELOAD (linked in, or preloaded through /etc/ld.so.preload)`);
   }
   for (const other of native.inactive) {
@@ -103,7 +129,7 @@ function buildInfo(): AllocatorInfo {
   if (name === 'unknown') notes.push(native.method);
   return {
     name,
-    version: native.version,
+    version: versionOf(native),
     method: native.method,
     library: native.library,
     inactive: native.inactive.map((i) => ({ name: asName(i.name), library: i.library })),

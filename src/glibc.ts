@@ -1,11 +1,183 @@
 // The glibc namespace: glibc's own calls, for when the unified numbers are not enough.
-import { binding, type NativeMallinfo } from './binding';
+// glibc malloc (ptmalloc2). Held-back memory comes from the residency of the arena regions
+// (mincore over [heap] and the thread-arena heaps), not from fordblks: malloc_trim() drops
+// pages but leaves their chunks in the bins, so fordblks does not move when RSS does.
+import { binding, Layout, nativeBackend, type Fields, type NativeMallinfo, type NativeSample, type NativeTrim } from './binding';
+import { registerBackend } from './backends';
+import type { AllocatorNumbers, Backend, BackendSample, BackendTrim, SampleRequest, TrimRequest } from './backends/types';
 import { requireAllocator } from './detect';
 import { keepCallerStack, typeError, unsupported, withCode } from './errors';
 import { mallocInfoFromRows, type MallocInfo } from './mallocinfo';
+import { glibcReleasable } from './releasable';
 import { trim as unifiedTrim } from './trim';
-import type { TrimOptions, TrimResult } from './types';
+import type { RawValue, TrimOptions, TrimResult } from './types';
 import { integer } from './validate';
+
+// ---- Numbers: what the native records mean ----
+
+const NS_PER_MS = 1e6;
+let pageSize: number | undefined;
+const page = (): number => (pageSize ??= binding.glibcInfo().pageSize);
+
+const MALLINFO_FIELDS = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'] as const;
+
+// The fields read from the native records, by the names native/glibc.cc declares.
+const SHAPE = {
+  sample: [
+    'source',
+    ...MALLINFO_FIELDS,
+    'arenasOk',
+    'mainMapped',
+    'mainResident',
+    'threadMapped',
+    'threadResident',
+    'heaps',
+    'arenas',
+    'matches',
+    'scans',
+    'mallocInfo',
+  ],
+  sampleArgs: ['releasable'],
+  gauge: ['arenasOk', 'mainResident', 'threadResident'],
+  trim: [],
+  trimArgs: ['pad'],
+} as const;
+const native = nativeBackend('glibc', SHAPE);
+
+type GlibcSample = NativeSample<(typeof SHAPE.sample)[number]>;
+type GlibcGauge = Fields<(typeof SHAPE.gauge)[number]>;
+
+// Where the counters came from (the addon's list; malloc_info() carries them when releasable is asked for).
+const SOURCES = binding.glibcWire.mallinfoSources;
+
+function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
+  const v = sample.fields as { readonly [K in keyof GlibcSample['fields']]: number };
+  const notes: string[] = [];
+  const source = v.source;
+  if (!sample.serving || !source) {
+    notes.push('glibc malloc does not serve malloc() in this process: its counters are not reported');
+    return { allocated: null, resident: null, heldBack: null, releasable: null, mapped: null, raw: {}, notes };
+  }
+  const raw: Record<string, RawValue> = { source: SOURCES[source] ?? 'mallinfo2' };
+  for (const field of MALLINFO_FIELDS) raw[field] = v[field];
+  if (SOURCES[source] === 'mallinfo') notes.push('mallinfo2() is missing (glibc < 2.33): mallinfo() counters wrap past 4 GiB');
+  const uordblks = v.uordblks;
+  const hblkhd = v.hblkhd;
+  const allocated = uordblks + hblkhd;
+  const mapped = v.arena + hblkhd;
+  if (v.arenasOk !== 1) {
+    notes.push('arena regions could not be located: resident and held-back bytes are unknown (fordblks is only an upper bound)');
+    return { allocated, resident: null, heldBack: null, releasable: null, mapped, raw, notes };
+  }
+  const mainResident = v.mainResident;
+  const threadResident = v.threadResident;
+  const arenaResident = mainResident + threadResident;
+  raw.arenaResidentBytes = arenaResident;
+  raw.mainArenaResidentBytes = mainResident;
+  raw.threadArenaResidentBytes = threadResident;
+  raw.arenaMappedBytes = v.mainMapped + v.threadMapped;
+  raw.arenas = v.arenas;
+  raw.threadArenaHeaps = v.heaps;
+  raw.regionScans = v.scans;
+  if (v.matches !== 1) {
+    notes.push(
+      'arena regions found in /proc/self/maps do not add up to mallinfo.arena ' +
+        '(the heap changed while sampling, or some arena memory lies outside [heap] and the thread heaps)',
+    );
+  }
+  // Blocks from mmap (hblkhd) are counted as resident in full: they are returned to the OS on free.
+  let resident = arenaResident + hblkhd;
+  if (arenaResident < uordblks) {
+    notes.push(
+      `${uordblks - arenaResident} bytes allocated in arenas were never touched (not resident); ` +
+        'resident is shown as no less than allocated',
+    );
+    resident = uordblks + hblkhd;
+  }
+  const heldBack = resident - allocated;
+  let releasable: number | null = null;
+  const mallocInfo = v.mallocInfo;
+  if (mallocInfo === 1) {
+    const info = mallocInfoFromRows(sample.tail);
+    const regions = { mainMapped: v.mainMapped, mainResident, threadMapped: v.threadMapped, threadResident };
+    const estimate = glibcReleasable(info, regions, page(), pad);
+    releasable = Math.min(heldBack, estimate.bytes);
+    raw.freeChunks = info.totals.rest.count + info.totals.fast.count;
+    raw.freePageBytes = estimate.freePages;
+    raw.freePagesNotResident = estimate.nonResident;
+  } else if (mallocInfo === 2) {
+    notes.push('malloc_info() is not available: releasable is unknown');
+  }
+  return { allocated, resident, heldBack, releasable, mapped, raw, notes };
+}
+
+// Bytes allocated in arenas (uordblks) as of this thread's last sample. A trim measures arena
+// residency before and after (lock-free) and takes allocated from here: counting it afresh
+// would walk every free chunk under each arena's lock, stalling every thread that allocates
+// for many times what malloc_trim() itself takes, and allocated barely moves across a trim.
+let lastCount: { uordblks: number; at: number } | null = null;
+
+function toSample(sample: GlibcSample): BackendSample {
+  const uordblks = sample.fields.uordblks;
+  if (sample.serving && sample.fields.source && uordblks !== null) lastCount = { uordblks, at: performance.now() };
+  return { numbers: glibcNumbers(sample), process: sample.process };
+}
+
+const arenaResident = (g: GlibcGauge): number | null =>
+  g.arenasOk === 1 && g.mainResident !== null && g.threadResident !== null ? g.mainResident + g.threadResident : null;
+
+function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], never>): BackendTrim {
+  const notes: string[] = [];
+  const after = arenaResident(t.after);
+  // Gauged after the trim only (native/glibc.cc says why): before = after + what RSS lost.
+  const released = t.rssBefore !== null && t.rssAfter !== null ? Math.max(0, t.rssBefore - t.rssAfter) : null;
+  const before = after !== null && released !== null ? after + released : null;
+  let heldBackBefore: number | null = null;
+  let heldBackAfter: number | null = null;
+  if (after === null || before === null) {
+    notes.push('arena regions or RSS could not be read around the trim: held-back bytes before and after are unknown');
+  } else if (lastCount === null) {
+    notes.push(
+      'held-back bytes before and after are unknown: no sample in this thread has counted the allocated bytes yet ' +
+        '(counting them during the trim would walk every free chunk under the arenas’ locks)',
+    );
+  } else {
+    heldBackBefore = Math.max(0, before - lastCount.uordblks);
+    heldBackAfter = Math.max(0, after - lastCount.uordblks);
+    notes.push(
+      'held back before and after: arena residency measured after the trim (before: plus the RSS it released), ' +
+        `less the bytes allocated in arenas as counted by the sample ${Math.round(performance.now() - lastCount.at)} ms earlier`,
+    );
+  }
+  return {
+    supported: true,
+    rssBefore: t.rssBefore,
+    rssAfter: t.rssAfter,
+    heldBackBefore,
+    heldBackAfter,
+    durationMs: t.durationNs / NS_PER_MS,
+    notes,
+  };
+}
+
+const glibcBackend: Backend = {
+  name: 'glibc',
+  canTrim: true,
+  sampleSync(request: SampleRequest) {
+    return toSample(native.sampleSync({ releasable: request.releasable ? 1 : 0 }));
+  },
+  sample(request: SampleRequest) {
+    return keepCallerStack(native.sample({ releasable: request.releasable ? 1 : 0 }), glibcBackend.sample).then(toSample);
+  },
+  trimSync(request: TrimRequest) {
+    return toTrim(native.trimSync({ pad: request.pad }));
+  },
+  trim(request: TrimRequest) {
+    return keepCallerStack(native.trim({ pad: request.pad }), glibcBackend.trim).then(toTrim);
+  },
+};
+
+// ---- The public namespace ----
 
 export type { MallocInfo, MallocInfoArena, MallocInfoBucket } from './mallocinfo';
 export type Mallinfo = NativeMallinfo;
@@ -43,6 +215,19 @@ export const MALLOPT_RANGES: Record<MalloptParam, { min: number; max: number; un
 
 const requireGlibc = (what: string): void => requireAllocator('glibc', what, 'glibc malloc');
 
+const MALLINFO = ['source', 'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'] as const;
+let mallinfoLayout: Layout<(typeof MALLINFO)[number]> | undefined;
+
+function decodeMallinfo(v: Float64Array | null): Mallinfo {
+  if (v === null) throw unsupported('neither mallinfo2() nor mallinfo() exists in this glibc');
+  mallinfoLayout ??= new Layout('mallinfo', binding.glibcWire.mallinfo, MALLINFO);
+  const f = mallinfoLayout.decode(v);
+  const { source, ...fields } = f;
+  const counters = {} as Omit<Mallinfo, 'source'>;
+  for (const [k, value] of Object.entries(fields)) counters[k as keyof typeof counters] = value ?? 0;
+  return { source: binding.glibcWire.mallinfoSources[source ?? 0] as Mallinfo['source'], ...counters };
+}
+
 /** mallinfo2() (mallinfo() before glibc 2.33, `source` says which), on the threadpool. */
 export function mallinfo2(): Promise<Mallinfo> {
   try {
@@ -50,18 +235,13 @@ export function mallinfo2(): Promise<Mallinfo> {
   } catch (error) {
     return Promise.reject(error);
   }
-  return keepCallerStack(binding.glibcMallinfo(), mallinfo2).then((mi) => {
-    if (mi === null) throw unsupported('neither mallinfo2() nor mallinfo() exists in this glibc');
-    return mi;
-  });
+  return keepCallerStack(binding.glibcMallinfo(), mallinfo2).then(decodeMallinfo);
 }
 
 /** mallinfo2() on the JS thread: O(free chunks), and it locks every arena. */
 export function mallinfo2Sync(): Mallinfo {
   requireGlibc('glibc.mallinfo2Sync()');
-  const mi = binding.glibcMallinfoSync();
-  if (mi === null) throw unsupported('neither mallinfo2() nor mallinfo() exists in this glibc');
-  return mi;
+  return decodeMallinfo(binding.glibcMallinfoSync());
 }
 
 function parsed(rows: Float64Array | null): MallocInfo {
@@ -117,3 +297,5 @@ export function trim(options?: TrimOptions): Promise<TrimResult> {
   }
   return unifiedTrim(options);
 }
+
+registerBackend(glibcBackend);

@@ -37,15 +37,31 @@ export interface MallocInfo {
   };
 }
 
-// Row layout of the native malloc_info() reader: kind, arena (-1: process totals), a, b, c, d.
-export const MALLOC_INFO_ROW = 6;
-const BUCKET = 1;
-const UNSORTED = 2;
-const TOTAL_FAST = 3;
-const TOTAL_REST = 4;
-const TOTAL_MMAP = 5;
-const SYSTEM_CURRENT = 6;
-const SYSTEM_MAX = 7;
+import { binding } from './binding';
+
+// Row layout of the native malloc_info() reader, by the names native/glibc.cc exports:
+// kind, arena (-1: process totals), a, b, c, d; a row's kind is an index into its kinds.
+const ROW = binding.glibcWire.mallocInfoRow;
+const KINDS = binding.glibcWire.mallocInfoRowKinds;
+const column = (name: string): number => {
+  const i = ROW.indexOf(name);
+  if (i < 0) throw new Error(`the native malloc_info row has no field ${name}: the addon and lib/ are from different builds`);
+  return i;
+};
+const kind = (name: string): number => {
+  const i = KINDS.indexOf(name);
+  if (i < 0) throw new Error(`the native malloc_info rows have no kind ${name}: the addon and lib/ are from different builds`);
+  return i;
+};
+export const MALLOC_INFO_ROW = ROW.length;
+const [KIND, ARENA, A, B, C, D] = ['kind', 'arena', 'a', 'b', 'c', 'd'].map(column);
+const BUCKET = kind('bucket');
+const UNSORTED = kind('unsorted');
+const TOTAL_FAST = kind('totalFast');
+const TOTAL_REST = kind('totalRest');
+const TOTAL_MMAP = kind('totalMmap');
+const SYSTEM_CURRENT = kind('systemCurrent');
+const SYSTEM_MAX = kind('systemMax');
 
 function emptyArena(index: number): MallocInfoArena {
   return { index, fast: { count: 0, size: 0 }, rest: { count: 0, size: 0 }, top: 0, systemCurrent: 0, systemMax: 0, buckets: [] };
@@ -63,10 +79,10 @@ export function mallocInfoFromRows(rows: Float64Array, offset = 0): MallocInfo {
     systemMax: 0,
   };
   for (let i = offset; i + MALLOC_INFO_ROW <= rows.length; i += MALLOC_INFO_ROW) {
-    const kind = rows[i];
-    const index = rows[i + 1];
-    const a = rows[i + 2];
-    const b = rows[i + 3];
+    const kind = rows[i + KIND];
+    const index = rows[i + ARENA];
+    const a = rows[i + A];
+    const b = rows[i + B];
     let arena: MallocInfoArena | undefined;
     if (index >= 0) {
       arena = byIndex.get(index);
@@ -80,7 +96,7 @@ export function mallocInfoFromRows(rows: Float64Array, offset = 0): MallocInfo {
     switch (kind) {
       case BUCKET:
       case UNSORTED:
-        arena?.buckets.push({ from: a, to: b, total: rows[i + 4], count: rows[i + 5], kind: kind === BUCKET ? 'size' : 'unsorted' });
+        arena?.buckets.push({ from: a, to: b, total: rows[i + C], count: rows[i + D], kind: kind === BUCKET ? 'size' : 'unsorted' });
         break;
       case TOTAL_FAST:
         target.fast = { count: a, size: b };

@@ -9,6 +9,14 @@ import { v8Memory } from './v8memory';
 
 const OPTIONS = ['releasable'] as const;
 
+// On the JS thread the process figures come from /proc/self/statm, a seventh of the cost of
+// /proc/self/status: resident and anonymous memory only.
+const NO_PROC_NOTE = 'the process figures are null: /proc/self cannot be read here (a sandbox or a mount namespace without /proc)';
+
+const STATM_NOTE =
+  'process.rssFile, rssShmem and swap are null: allocatorStatsSync() reads only /proc/self/statm (rss and rssAnon) ' +
+  'to stay cheap on the JS thread; allocatorStats() reads them from /proc/self/status';
+
 function request(options: unknown, name: string, releasableByDefault: boolean): SampleRequest {
   const o = optionsObject<StatsOptions>(options, name, OPTIONS);
   return { releasable: optionalBoolean(o.releasable, `${name}.releasable`, releasableByDefault) };
@@ -16,7 +24,7 @@ function request(options: unknown, name: string, releasableByDefault: boolean): 
 
 function assemble(sample: BackendSample, started: number, time: number): MemoryStats {
   const v8 = v8Memory();
-  const n = { ...sample.numbers, ...clampToProcess(sample.numbers, sample.process, v8) };
+  const n = { ...sample.numbers, ...clampToProcess(sample.numbers, sample.process, v8.memory) };
   const identity = allocatorIdentity();
   const notes = [...sample.numbers.notes, ...n.notes];
   if (n.releasable !== null && n.heldBack !== null && n.heldBack - n.releasable > 0 && n.heldBack > 0) {
@@ -25,6 +33,7 @@ function assemble(sample: BackendSample, started: number, time: number): MemoryS
       notes.push(`${frag} held-back bytes are not releasable by a trim: free space inside partly used pages (fragmentation)`);
     }
   }
+  if (v8.note !== null) notes.push(v8.note);
   return {
     time,
     allocator: identity,
@@ -35,7 +44,7 @@ function assemble(sample: BackendSample, started: number, time: number): MemoryS
     releasable: n.releasable,
     mapped: n.mapped,
     process: sample.process,
-    v8,
+    v8: v8.memory,
     costMs: performance.now() - started,
     raw: n.raw,
     notes,
@@ -53,7 +62,10 @@ export function allocatorStatsSync(options?: StatsOptions): MemoryStats {
   const started = performance.now();
   const time = Date.now();
   const backend = backendFor(allocatorIdentity().name);
-  return assemble(backend.sampleSync(req), started, time);
+  const stats = assemble(backend.sampleSync(req), started, time);
+  if (stats.process.rss !== null && stats.process.rssFile === null) stats.notes.push(STATM_NOTE);
+  if (stats.process.rss === null) stats.notes.push(NO_PROC_NOTE);
+  return stats;
 }
 
 /** Samples the allocator; the walk over the allocator's structures runs on the libuv threadpool. */
@@ -62,5 +74,7 @@ export async function allocatorStats(options?: StatsOptions): Promise<MemoryStat
   const started = performance.now();
   const time = Date.now();
   const backend = backendFor(allocatorIdentity().name);
-  return assemble(await backend.sample(req), started, time);
+  const stats = assemble(await backend.sample(req), started, time);
+  if (stats.process.rss === null) stats.notes.push(NO_PROC_NOTE);
+  return stats;
 }

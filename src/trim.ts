@@ -66,6 +66,19 @@ function result(outcome: BackendTrim, time: number): TrimResult {
 // trims across worker threads).
 let queue: Promise<unknown> = Promise.resolve();
 
+/**
+ * Internal: the one path every asynchronous release takes (trim(), jemalloc.decay(), ...):
+ * queued behind the trim before it, measured, counted in trimTotals() and emitted as an event.
+ */
+export function queueTrim(release: () => Promise<BackendTrim>): Promise<TrimResult> {
+  const run = queue.then(async () => {
+    const time = Date.now();
+    return result(await release(), time);
+  });
+  queue = run.catch(() => undefined);
+  return run;
+}
+
 /** Trims on the libuv threadpool. Trims requested while one runs wait their turn. */
 export function trim(options?: TrimOptions): Promise<TrimResult> {
   let req: TrimRequest;
@@ -75,12 +88,7 @@ export function trim(options?: TrimOptions): Promise<TrimResult> {
     return Promise.reject(error);
   }
   const backend = backendFor(allocatorIdentity().name);
-  const run = queue.then(async () => {
-    const time = Date.now();
-    return result(await backend.trim(req), time);
-  });
-  queue = run.catch(() => undefined);
-  return run;
+  return queueTrim(() => backend.trim(req));
 }
 
 /** Trims on the JS thread: blocks it for as long as the allocator's trim takes. */

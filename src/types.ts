@@ -5,8 +5,8 @@ export type AllocatorName = 'glibc' | 'jemalloc' | 'tcmalloc' | 'mimalloc' | 'mu
 export interface PreloadEntry {
   /** The entry as written in LD_PRELOAD. */
   entry: string;
-  /** Whether a library by that name is mapped into this process. */
-  loaded: boolean;
+  /** Whether a library by that name is mapped into this process; null when /proc/self/maps cannot be read. */
+  loaded: boolean | null;
 }
 
 export interface AllocatorInfo {
@@ -42,7 +42,8 @@ export interface V8Memory {
   heapUsed: number;
   physical: number;
   external: number;
-  arrayBuffers: number;
+  /** null when process.memoryUsage(), its only source, fails (no readable /proc). */
+  arrayBuffers: number | null;
 }
 
 export type RawValue = number | string | boolean | bigint | null;

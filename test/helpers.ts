@@ -48,6 +48,9 @@ export function testIf(available: boolean, reason: string): jest.It {
 export interface ChildResult<T> {
   value: T;
   stderr: string;
+  /** How the child ended: its exit code, or the signal that killed it (a hang past timeoutMs is SIGKILL). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 /**
@@ -70,12 +73,16 @@ ${code}
   return runNode<T>([...(options.execArgv ?? []), '-e', script], options);
 }
 
-function runNode<T>(argv: string[], options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number }): Promise<ChildResult<T>> {
+function runNode<T>(
+  args: string[],
+  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number; prefix?: string[] },
+): Promise<ChildResult<T>> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...options.env };
   delete env.LD_PRELOAD;
   if (options.preload) env.LD_PRELOAD = options.preload;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { env, cwd: ROOT });
+    const [command, ...before] = options.prefix ?? [process.execPath];
+    const child = spawn(command, options.prefix ? [...before, process.execPath, ...args] : args, { env, cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -94,7 +101,7 @@ function runNode<T>(argv: string[], options: { preload?: string | null; env?: Re
         reject(Object.assign(e, { code: value.__error.code }));
         return;
       }
-      resolve({ value: value as T, stderr });
+      resolve({ value: value as T, stderr, code, signal });
     });
   });
 }
@@ -143,7 +150,14 @@ export function fixture(name: string): string {
 export function runFixture<T = unknown>(
   name: string,
   args: string[] = [],
-  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number; execArgv?: string[] } = {},
+  options: {
+    preload?: string | null;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    execArgv?: string[];
+    /** A command that runs `node` with its arguments (e.g. in another namespace). */
+    prefix?: string[];
+  } = {},
 ): Promise<ChildResult<T>> {
   return runNode<T>([...(options.execArgv ?? []), fixture(name), ...args], options);
 }

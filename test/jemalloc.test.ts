@@ -1,5 +1,5 @@
 // jemalloc via LD_PRELOAD of the real library in child processes.
-import { ALLOCATOR_LIBRARIES, MiB, expectKnownInvariants as invariants, findLibrary, runChild, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, MiB, expectKnownInvariants as invariants, findLibrary, runChild, runFixture, testIf } from './helpers';
 import * as api from '../src';
 
 const lib = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
@@ -186,5 +186,26 @@ describe('the jemalloc namespace when jemalloc does not serve malloc', () => {
     await expect(api.jemalloc.purge()).rejects.toMatchObject({ code: 'ERR_ALLOCATOR_UNSUPPORTED' });
     await expect(api.jemalloc.decay()).rejects.toMatchObject({ code: 'ERR_ALLOCATOR_UNSUPPORTED' });
     expect(() => api.jemalloc.setEpochInterval(-1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  });
+});
+
+describe('jemalloc native guards', () => {
+  it('checks write types itself, bounds its MIB cache, and decays through the trim path', async () => {
+    const { value } = await runFixture<{
+      name: string;
+      guards: Record<string, string | null>;
+      grew: number;
+      decay: { supported: boolean; counted: number; events: boolean[] };
+    }>('jemalloc-native-guards.js', [], { preload: lib });
+    expect(value.name).toBe('jemalloc');
+    // Names jemalloc reads through a pointer refuse any other type, instead of crashing.
+    for (const k of ['dssAsSize', 'dssAsUint64', 'hooksAsString', 'hooksAsSize', 'stringToNumber']) {
+      expect([k, value.guards[k]]).toEqual([k, 'ERR_MALLCTL_TYPE']);
+    }
+    expect(value.guards.dssAsString).toBeNull();
+    expect(value.guards.decay).toBeNull();
+    // 4000 distinct names averaging 5000 characters: about 20 MB if every one were cached.
+    expect(value.grew).toBeLessThan(2 * MiB);
+    expect(value.decay).toEqual({ supported: true, counted: 1, events: [true] });
   });
 });

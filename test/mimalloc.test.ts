@@ -1,5 +1,5 @@
 // mimalloc via LD_PRELOAD of the real library in child processes.
-import { ALLOCATOR_LIBRARIES, LIB, MiB, findLibrary, runChild, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, LIB, MiB, findLibrary, runChild, runFixture, testIf } from './helpers';
 import * as api from '../src';
 import type { MemoryStats } from '../src';
 
@@ -94,4 +94,34 @@ describe('under mimalloc', () => {
 test('the mimalloc namespace refuses when mimalloc does not serve malloc', async () => {
   expect(() => api.mimalloc.version()).toThrow(expect.objectContaining({ code: 'ERR_ALLOCATOR_UNSUPPORTED' }));
   await expect(api.mimalloc.collect()).rejects.toMatchObject({ code: 'ERR_ALLOCATOR_UNSUPPORTED' });
+});
+
+describe('mimalloc sync trims from several threads', () => {
+  it('never wait for one another while holding the trim lock: every thread asked answers', async () => {
+    const { value } = await runFixture<{ name: string; trims: Array<{ supported: boolean; threads: number; answered: number }> }>(
+      'mimalloc-trimsync-workers.js',
+      [],
+      { preload: lib! },
+    );
+    expect(value.name).toBe('mimalloc');
+    expect(value.trims).toHaveLength(16);
+    for (const t of value.trims) {
+      expect(t.supported).toBe(true);
+      // The main thread and the other three workers (loaded or already gone).
+      expect(t.threads).toBeGreaterThanOrEqual(1);
+      expect(t.answered).toBe(t.threads);
+    }
+  });
+});
+
+describe('mimalloc and process.exit()', () => {
+  it('exits at once while a worker waits in trimSync() for the exiting main thread', async () => {
+    // The worker would wait a minute for the main thread; a hang is killed at 30 s (SIGKILL).
+    const { value, code, signal } = await runFixture<{ name: string; exiting: boolean }>('mimalloc-exit.js', [], {
+      preload: lib!,
+      timeoutMs: 30000,
+    });
+    expect(value).toEqual({ name: 'mimalloc', exiting: true });
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+  });
 });

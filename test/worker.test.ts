@@ -2,7 +2,7 @@
 // thread and in several workers at once, and survive a worker torn down mid-sample.
 import { Worker } from 'node:worker_threads';
 import { allocatorStats } from '../src';
-import { LIB, ROOT, runChild } from './helpers';
+import { LIB, runFixture } from './helpers';
 
 function runWorker<T>(body: string): Promise<T> {
   const code = `
@@ -60,27 +60,7 @@ describe('worker threads', () => {
 
 describe('loaded twice', () => {
   test('a second copy of the addon in the same process works alongside the first', async () => {
-    // Two installs of the package in one process load two copies of the shared object.
-    const { value } = await runChild<{ names: string[]; sampled: boolean[]; trimmed: boolean }>(`
-      const fs = require('node:fs');
-      const os = require('node:os');
-      const path = require('node:path');
-      const first = require(LIB);
-      const src = require('node-gyp-build').path(${JSON.stringify(ROOT)});
-      const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-copy-')), 'copy.node');
-      fs.copyFileSync(src, copy);
-      const mod = { exports: {} };
-      process.dlopen(mod, copy);
-      const second = mod.exports;
-      const a = first.allocatorStatsSync();
-      const b = second.glibcSampleSync(false);
-      const t = await first.trim();
-      fs.rmSync(path.dirname(copy), { recursive: true, force: true });
-      report({
-        names: [first.detectAllocator().name, second.detect().name],
-        sampled: [a.allocated > 0, b instanceof Float64Array && b[0] === 1 && b[15] > 0],
-        trimmed: t.supported,
-      });`);
+    const { value } = await runFixture<{ names: string[]; sampled: boolean[]; trimmed: boolean }>('loaded-twice.js');
     expect(value.names).toEqual(['glibc', 'glibc']);
     expect(value.sampled).toEqual([true, true]);
     expect(value.trimmed).toBe(true);

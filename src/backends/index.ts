@@ -1,29 +1,45 @@
-// Picks the backend for the allocator that serves malloc in this process.
+// The registry: which backend serves which allocator. Each allocator's file (src/glibc.ts, …)
+// holds its numbers and its public namespace and registers its backend when it is loaded;
+// this table says which file that is. Adding an allocator adds one line here.
 import type { AllocatorName } from '../types';
-import { glibcBackend } from './glibc';
-import { jemallocBackend } from './jemalloc';
-import { mimallocBackend } from './mimalloc';
 import { noneBackend } from './none';
-import { tcmallocBackend } from './tcmalloc';
 import type { Backend } from './types';
 
-const backends: Partial<Record<AllocatorName, () => Backend>> = {
-  glibc: () => glibcBackend,
-  jemalloc: () => jemallocBackend,
-  tcmalloc: () => tcmallocBackend,
-  mimalloc: () => mimallocBackend,
-  musl: () => noneBackend('musl', 'musl malloc has no statistics API and returns freed memory eagerly: nothing to report or trim'),
-  unknown: () => noneBackend('unknown', 'the allocator serving malloc() was not recognised: its numbers are unknown'),
+const FILES: Partial<Record<AllocatorName, string>> = {
+  glibc: '../glibc',
+  jemalloc: '../jemalloc',
+  tcmalloc: '../tcmalloc',
+  mimalloc: '../mimalloc',
 };
 
-const cache = new Map<AllocatorName, Backend>();
+// Allocators with nothing to read or trim.
+const NONE: Partial<Record<AllocatorName, string>> = {
+  musl: 'musl malloc has no statistics API and returns freed memory eagerly: nothing to report or trim',
+  unknown: 'the allocator serving malloc() was not recognised: its numbers are unknown',
+};
+
+const registered = new Map<AllocatorName, Backend>();
+
+/** Called by each allocator's file when it loads. */
+export function registerBackend(backend: Backend): void {
+  registered.set(backend.name, backend);
+}
 
 export function backendFor(name: AllocatorName): Backend {
-  let backend = cache.get(name);
+  let backend = registered.get(name);
+  if (backend) return backend;
+  const file = FILES[name];
+  if (file !== undefined) {
+    // Loaded on first use (index.ts loads every allocator file anyway); required lazily so
+    // that the allocator files may import the unified API without an import cycle.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require(file);
+    backend = registered.get(name);
+  }
   if (!backend) {
-    const make = backends[name];
-    backend = make ? make() : noneBackend(name, `${name} serves malloc() but this build has no ${name} backend: its numbers are unknown`);
-    cache.set(name, backend);
+    const reason = NONE[name] ?? `${name} serves malloc() but this build has no ${name} backend: its numbers are unknown`;
+    backend = noneBackend(name, reason);
+    registered.set(name, backend);
   }
   return backend;
 }
