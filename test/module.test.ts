@@ -55,14 +55,14 @@ describe('entry points', () => {
 });
 
 describe('prebuild', () => {
-  test('npm run prebuild output loads with no build/ directory', () => {
+  test('npm run prebuilds output loads with no build/ directory', () => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-prebuild-'));
     const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-pkg-'));
     try {
       // Build the prebuild in a copy, so this checkout's build/ is left alone.
       for (const f of ['binding.gyp', 'package.json', 'native']) fs.cpSync(path.join(ROOT, f), path.join(work, f), { recursive: true });
       fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(work, 'node_modules'));
-      execFileSync('npm', ['run', 'prebuild'], { cwd: work, stdio: 'pipe', env: { ...process.env, LD_PRELOAD: '' } });
+      execFileSync('npm', ['run', 'prebuilds', '--', '--arch', process.arch], { cwd: work, stdio: 'pipe', env: { ...process.env, LD_PRELOAD: '' } });
       const built = fs.readdirSync(path.join(work, 'prebuilds', `${process.platform}-${process.arch}`));
       expect(built.some((f) => f.endsWith('.node'))).toBe(true);
 
