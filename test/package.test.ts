@@ -138,6 +138,26 @@ describe('the packed tarball', () => {
   });
 
   testIf(packable, 'g++, make, python3 and npm are needed to build and pack')(
+    'without its prebuild, the load error says to run npm rebuild, and that builds it from source',
+    () => {
+      const copy = path.join(work, 'from-source');
+      fs.cpSync(consumer, copy, { recursive: true, verbatimSymlinks: true });
+      const pkg = path.join(copy, 'node_modules', PACKAGE.name);
+      fs.rmSync(path.join(pkg, 'prebuilds'), { recursive: true });
+      const load = `try { const a = require(${JSON.stringify(pkg)}); a.allocatorStatsSync();
+        console.log(JSON.stringify({ loaded: process.report.getReport().sharedObjects.filter((p) => p.endsWith('.node')) }));
+      } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+      const before = JSON.parse(execFileSync(process.execPath, ['-e', load], { cwd: copy, encoding: 'utf8', env: envWithout() }));
+      expect(before.code).toBe('ERR_ADDON_NOT_FOUND');
+      expect(before.message).toContain('run `npm rebuild allocator-stats`');
+      execFileSync('npm', ['rebuild', PACKAGE.name], { cwd: copy, stdio: 'pipe', env: envWithout(), timeout: 10 * 60000 });
+      const after = JSON.parse(execFileSync(process.execPath, ['-e', load], { cwd: copy, encoding: 'utf8', env: envWithout() }));
+      expect(after).toEqual({ loaded: [path.join(pkg, 'build', 'Release', 'allocator_stats.node')] });
+    },
+    SLOW,
+  );
+
+  testIf(packable, 'g++, make, python3 and npm are needed to build and pack')(
     'its types compile in a strict TypeScript consumer without @types/node of its own',
     () => {
       fs.writeFileSync(
