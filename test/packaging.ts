@@ -29,7 +29,8 @@ function once(dir: string, build: (dir: string) => void): string {
       fs.mkdirSync(lock);
     } catch {
       // Another worker builds it; a lock left by a killed run is taken over after 15 min.
-      if (Date.now() - fs.statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 15 * 60000) fs.rmSync(lock, { recursive: true, force: true });
+      const held = fs.statSync(lock, { throwIfNoEntry: false });
+      if (held && Date.now() - held.mtimeMs > 15 * 60000) fs.rmSync(lock, { recursive: true, force: true });
       sleep(500);
       continue;
     }
