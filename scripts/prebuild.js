@@ -77,6 +77,8 @@ function buildOne(arch, out) {
       ...env,
       ALLOCATOR_STATS_PORTABLE: '1',
       PREBUILD_STRIP_BIN: strip,
+      // node-gyp compiles one source at a time unless told otherwise.
+      JOBS: process.env.JOBS || 'max',
     };
     // Node-API: any Node's headers build for all of them. Use this Node's headers where a
     // system copy exists (no download); elsewhere node-gyp fetches them for this version.
