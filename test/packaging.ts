@@ -59,7 +59,12 @@ function sourceHash(): string {
  * sources. Returns its path, prebuilds/linux-<arch>/allocator-stats.glibc.node under a cache dir.
  */
 export function prebuild(arch: 'x64' | 'arm64'): string {
-  const dir = once(path.join(CACHE, 'prebuilds', `${sourceHash()}-${arch}`), (out) => {
+  const key = `${sourceHash()}-${arch}`;
+  const dir = once(path.join(CACHE, 'prebuilds', key), (out) => {
+    // Prebuilds of earlier sources are never used again.
+    for (const old of fs.readdirSync(path.dirname(out))) {
+      if (old.endsWith(`-${arch}`) && old !== key) fs.rmSync(path.join(path.dirname(out), old), { recursive: true, force: true });
+    }
     execFileSync('npm', ['run', 'prebuilds', '--', '--arch', arch, '--out', out], {
       cwd: ROOT,
       stdio: 'pipe',
@@ -162,6 +167,7 @@ export interface PlatformCheck {
   before: { allocated: number; resident: number; heldBack: number; releasable: number; rssAnon: number };
   trim: { supported: boolean; releasedBytes: number; rssBefore: number; rssAfter: number; heldBackBefore: number; heldBackAfter: number };
   after: { heldBack: number };
+  nativeError: { code: string; message: string } | null;
 }
 
 /** The checks of platform-check.js output that every platform must pass. */
@@ -179,4 +185,5 @@ export function expectPlatformWorks(v: PlatformCheck, packageDir: string, arch: 
   expect(Math.abs(v.before.releasable - v.trim.releasedBytes)).toBeLessThanOrEqual(tolerance);
   expect(v.trim.releasedBytes).toBe(v.trim.rssBefore - v.trim.rssAfter);
   expect(v.after.heldBack).toBeLessThan(0.15 * v.before.heldBack);
+  expect(v.nativeError).toEqual({ code: 'ERR_INVALID_ARG_TYPE', message: 'mallopt(param, value) takes two integers' });
 }
