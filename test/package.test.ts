@@ -110,6 +110,13 @@ describe('the packed tarball', () => {
       const v = platformCheck(path.join(bareBin, 'node'));
       expect(v.node).toBe(process.versions.node);
       expectPlatformWorks(v, installed, 'x64');
+      // The ES module entry of the installed package too.
+      const esm = execFileSync(
+        path.join(bareBin, 'node'),
+        ['--input-type=module', '-e', `import { allocatorStats, detectAllocator } from '${PACKAGE.name}'; const s = await allocatorStats(); console.log(JSON.stringify([detectAllocator().name, typeof s.heldBack]));`],
+        { cwd: consumer, encoding: 'utf8', env: envWithout({ PATH: bareBin }) },
+      );
+      expect(JSON.parse(esm)).toEqual(['glibc', 'number']);
     },
   );
 
