@@ -3,6 +3,9 @@
   # node-addon-api turns every C++ exception (Napi::Error and std::exception alike, e.g.
   # std::bad_alloc) into a JS exception at the N-API boundary; none crosses it uncaught.
   # AsyncWorker::Execute() exceptions become a rejected Promise the same way.
+  "variables": {
+    "allocator_stats_portable%": "<!(node -p \"process.env.ALLOCATOR_STATS_PORTABLE === '1' ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "allocator_stats",
@@ -29,7 +32,19 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       # Every allocator symbol is resolved with dlsym at run time; only libdl is linked
       # (part of libc on glibc >= 2.34 and on musl).
-      "libraries": ["-ldl"]
+      "libraries": ["-ldl"],
+      # Portable build (ALLOCATOR_STATS_PORTABLE=1, set by scripts/prebuild.js for the published
+      # prebuilds): loads on glibc >= 2.28 and needs no libstdc++ of a given version.
+      # native/glibc-compat.h/.cc pin glibc symbol versions; libstdc++ is linked in and hidden.
+      # libgcc_s stays shared: every glibc system has it (Node needs it too) and the static
+      # unwinder of GCC 12 calls _dl_find_object, which glibc has only from 2.35.
+      "conditions": [
+        ["OS=='linux' and allocator_stats_portable==1", {
+          "sources": ["native/glibc-compat.cc"],
+          "cflags_cc": ["-include", "<(module_root_dir)/native/glibc-compat.h"],
+          "ldflags": ["-static-libstdc++", "-Wl,--exclude-libs,ALL"]
+        }]
+      ]
     }
   ]
 }

@@ -7,4 +7,6 @@ module.exports = {
   // Tests spawn child processes that allocate hundreds of MB; two at a time fits 2 cores.
   maxWorkers: 2,
   testTimeout: 120000,
+  // Builds the prebuilds and fetches test tools before the tests when packaging tests run.
+  globalSetup: '<rootDir>/test/setup-packaging.ts',
 };

@@ -8,18 +8,27 @@ const { parseArgs } = require('node:util');
 const { allocatorStats, detectAllocator, trim } = require(path.join(__dirname, '..', 'lib'));
 const { churn } = require('./workload');
 
-const { values } = parseArgs({
-  options: {
-    workers: { type: 'string', default: '8' },
-    mib: { type: 'string', default: '160' },
-  },
-});
-const workers = Number(values.workers);
-const mib = Number(values.mib);
-if (!Number.isInteger(workers) || workers < 1 || workers > 64 || !Number.isInteger(mib) || mib < 1 || mib > 4096) {
-  console.error('usage: npm run demo -- [--workers 1..64] [--mib 1..4096]');
+function usage(problem) {
+  console.error(`${problem}\nusage: npm run demo -- [--workers 1..64] [--mib 1..4096]`);
   process.exit(2);
 }
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      workers: { type: 'string', default: '8' },
+      mib: { type: 'string', default: '160' },
+    },
+  }));
+} catch (error) {
+  // Unknown options and missing values (e.g. --worker 2, --mib with no number).
+  usage(error.message);
+}
+const workers = Number(values.workers);
+const mib = Number(values.mib);
+if (!Number.isInteger(workers) || workers < 1 || workers > 64) usage(`--workers must be a whole number from 1 to 64, not ${values.workers}`);
+if (!Number.isInteger(mib) || mib < 1 || mib > 4096) usage(`--mib must be a whole number from 1 to 4096, not ${values.mib}`);
 
 const fmt = (bytes) => (bytes === null || bytes === undefined ? 'unknown' : `${(bytes / 1048576).toFixed(1)} MiB`);
 

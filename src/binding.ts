@@ -1,5 +1,7 @@
 // The only module that touches the compiled addon. Everything native is typed here.
+import fs from 'node:fs';
 import path from 'node:path';
+import { withCode } from './errors';
 
 export interface NativeProcessMemory {
   rss: number | null;
@@ -120,11 +122,62 @@ export interface NativeBinding {
   mimallocClosing(): void;
 }
 
-// node-gyp-build looks in prebuilds/<platform>-<arch>/ first, then build/Release.
+// node-gyp-build picks build/Release (a build from source) first, then the prebuild in
+// prebuilds/<platform>-<arch>/ whose tags (libc, Node-API) match this process.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const load = require('node-gyp-build') as (dir: string) => unknown;
+const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
 
-export const binding = load(path.join(__dirname, '..')) as NativeBinding;
+const PACKAGE_DIR = path.join(__dirname, '..');
+
+const BUILD_FROM_SOURCE =
+  'To build it from source, install a C++ toolchain and Python, then run `npm rebuild allocator-stats`:\n' +
+  '  Debian/Ubuntu:             apt-get install python3 make g++\n' +
+  '  Alpine (musl):             apk add python3 make g++\n' +
+  '  RHEL/Fedora/Amazon Linux:  dnf install python3 make gcc-c++';
+
+function describeSystem(): string {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  const libc = header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'not glibc (musl?)';
+  return `${process.platform}-${process.arch}, ${libc}, Node ${process.versions.node}`;
+}
+
+function shippedPrebuilds(): string {
+  try {
+    const dirs = fs.readdirSync(path.join(PACKAGE_DIR, 'prebuilds'));
+    return dirs.length > 0 ? `${dirs.join(' and ')} (glibc >= 2.28)` : 'none';
+  } catch {
+    return 'none';
+  }
+}
+
+function loadBinding(): NativeBinding {
+  let file: string;
+  try {
+    file = nodeGypBuild.resolve(PACKAGE_DIR);
+  } catch (cause) {
+    const error = new Error(
+      `allocator-stats has no compiled addon for this system (${describeSystem()}). ` +
+        `Prebuilt addons shipped: ${shippedPrebuilds()}; no build from source was found in ${path.join(PACKAGE_DIR, 'build')}.\n` +
+        BUILD_FROM_SOURCE,
+      { cause },
+    );
+    throw withCode(error, 'ERR_ADDON_NOT_FOUND');
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as NativeBinding;
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const error = new Error(
+      `allocator-stats could not load its compiled addon ${file} on this system (${describeSystem()}): ${reason}\n` +
+        BUILD_FROM_SOURCE,
+      { cause },
+    );
+    throw withCode(error, 'ERR_ADDON_LOAD');
+  }
+}
+
+export const binding = loadBinding();
 
 const known = (v: number): number | null => (Number.isNaN(v) ? null : v);
 

@@ -1,4 +1,7 @@
 // allocator-stats: how much freed memory the C allocator holds back from the OS, and trim().
+/// <reference types="node" preserve="true" />
+// Kept in lib/index.d.ts: the public types use Node's (EventEmitter, node:http), so a consumer
+// whose tsconfig lists no "types" still loads @types/node (a dependency of this package).
 export { detectAllocator } from './detect';
 export { allocatorStats, allocatorStatsSync } from './stats';
 export { trim, trimSync } from './trim';

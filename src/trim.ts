@@ -10,7 +10,7 @@ import type { TrimOptions, TrimResult } from './types';
 const OPTIONS = ['pad'] as const;
 
 /** Internal: every finished trim, whoever asked for it (auto-trim, endpoint, user). */
-export const trimEvents = new EventEmitter();
+export const trimEvents: EventEmitter = new EventEmitter();
 
 export interface TrimTotals {
   /** Trims completed in this thread (any caller), bytes they released, time they took. */

@@ -1,8 +1,5 @@
-// Packaging: CommonJS and ES module entry points, and loading from a prebuild alone.
+// Entry points: CommonJS and ES module. (The packed package and its prebuilds: package.test.ts.)
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { ROOT } from './helpers';
 
 const node = (args: string[], cwd = ROOT): string =>
@@ -52,44 +49,4 @@ describe('entry points', () => {
     ]);
     expect(JSON.parse(out)).toEqual([]);
   });
-});
-
-describe('prebuild', () => {
-  test('npm run prebuild output loads with no build/ directory', () => {
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-prebuild-'));
-    const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-pkg-'));
-    try {
-      // Build the prebuild in a copy, so this checkout's build/ is left alone.
-      for (const f of ['binding.gyp', 'package.json', 'native']) fs.cpSync(path.join(ROOT, f), path.join(work, f), { recursive: true });
-      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(work, 'node_modules'));
-      execFileSync('npm', ['run', 'prebuild'], { cwd: work, stdio: 'pipe', env: { ...process.env, LD_PRELOAD: '' } });
-      const built = fs.readdirSync(path.join(work, 'prebuilds', `${process.platform}-${process.arch}`));
-      expect(built.some((f) => f.endsWith('.node'))).toBe(true);
-
-      // A package with lib/ and prebuilds/ only: no native sources, no build/.
-      for (const f of ['package.json', 'wrapper.mjs', 'lib']) fs.cpSync(path.join(ROOT, f), path.join(pkg, f), { recursive: true });
-      fs.cpSync(path.join(work, 'prebuilds'), path.join(pkg, 'prebuilds'), { recursive: true });
-      fs.mkdirSync(path.join(pkg, 'node_modules'));
-      fs.cpSync(path.join(ROOT, 'node_modules', 'node-gyp-build'), path.join(pkg, 'node_modules', 'node-gyp-build'), { recursive: true });
-      expect(fs.existsSync(path.join(pkg, 'build'))).toBe(false);
-
-      const out = node(
-        [
-          '-e',
-          `const a = require(${JSON.stringify(pkg)});
-           const loaded = process.report.getReport().sharedObjects.filter((p) => p.endsWith('.node'));
-           console.log(JSON.stringify({ name: a.detectAllocator().name, held: a.allocatorStatsSync().heldBack, loaded }));`,
-        ],
-        pkg,
-      );
-      const v = JSON.parse(out);
-      expect(v.name).toBe('glibc');
-      expect(v.held).toBeGreaterThanOrEqual(0);
-      expect(v.loaded.length).toBe(1);
-      expect(v.loaded[0].startsWith(path.join(pkg, 'prebuilds'))).toBe(true);
-    } finally {
-      fs.rmSync(work, { recursive: true, force: true });
-      fs.rmSync(pkg, { recursive: true, force: true });
-    }
-  }, 300000);
 });

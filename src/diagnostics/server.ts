@@ -1,6 +1,6 @@
 // serveDiagnostics(): the endpoint on its own http.Server, on loopback unless told otherwise.
 // It does not keep the process alive (server and its connections are unref()'d) unless asked.
-import http from 'node:http';
+import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { typeError } from '../errors';
 import { optionalBoolean, optionalInteger } from '../validate';
