@@ -4,7 +4,7 @@
 import { lastJson, runFixture } from './fixture';
 import { ALLOCATOR_LIBRARIES, findLibrary, MiB, testIf } from './helpers';
 
-const HANG_LIMIT_MS = 90_000;
+const HANG_LIMIT_MS = 60_000;
 
 interface StressReport {
   allocator: string;

@@ -44,3 +44,18 @@ describe.each(allocators)('process.exit() with async work in flight under %s', (
     }
   }, 4 * EXIT_LIMIT_MS + 10_000);
 });
+
+// Exit must be prompt whatever is queued: four workers that only trim, exit right away and
+// after their trims are under way.
+const EXIT_WHILE_TRIMMING = ['glibc', 'jemalloc', 'tcmalloc'];
+const PROMPT_EXIT_LIMIT_MS = 10_000;
+
+describe.each(allocators.filter(([name]) => EXIT_WHILE_TRIMMING.includes(name)))('process.exit() while four workers trim under %s', (name, preload, available) => {
+  testIf(available, `${name} is not installed`)('exits promptly with code 0', async () => {
+    for (const delay of ['0', '100']) {
+      const run = await runFixture('exit-during-async.js', [delay, 'trimming'], { preload, timeoutMs: PROMPT_EXIT_LIMIT_MS });
+      expect([delay, run.stdout.includes('exiting')]).toEqual([delay, true]);
+      expectClean(run);
+    }
+  }, 2 * PROMPT_EXIT_LIMIT_MS + 10_000);
+});
