@@ -14,7 +14,7 @@ interface StressReport {
   seconds: number;
 }
 
-const STRESSED = ['glibc', 'jemalloc', 'tcmalloc'] as const;
+const STRESSED = ['glibc', 'jemalloc', 'tcmalloc', 'mimalloc'] as const;
 const allocators = STRESSED.map((name): [string, string | null, boolean] => {
   if (name === 'glibc') return [name, null, true];
   const lib = findLibrary(ALLOCATOR_LIBRARIES[name]);

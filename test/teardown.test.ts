@@ -47,7 +47,7 @@ describe.each(allocators)('process.exit() with async work in flight under %s', (
 
 // Exit must be prompt whatever is queued: four workers that only trim, exit right away and
 // after their trims are under way.
-const EXIT_WHILE_TRIMMING = ['glibc', 'jemalloc', 'tcmalloc'];
+const EXIT_WHILE_TRIMMING = ['glibc', 'jemalloc', 'tcmalloc', 'mimalloc'];
 const PROMPT_EXIT_LIMIT_MS = 10_000;
 
 describe.each(allocators.filter(([name]) => EXIT_WHILE_TRIMMING.includes(name)))('process.exit() while four workers trim under %s', (name, preload, available) => {
