@@ -3,6 +3,9 @@
   # node-addon-api turns every C++ exception (Napi::Error and std::exception alike, e.g.
   # std::bad_alloc) into a JS exception at the N-API boundary; none crosses it uncaught.
   # AsyncWorker::Execute() exceptions become a rejected Promise the same way.
+  # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: in an environment that is being torn down (a worker
+  # terminated mid-call, process.exit()) an error can no longer be thrown into JS; node-addon-api
+  # then drops it instead of raising a C++ exception that nobody catches (std::terminate).
   "variables": {
     "allocator_stats_portable%": "<!(node -p \"process.env.ALLOCATOR_STATS_PORTABLE === '1' ? 1 : 0\")"
   },
@@ -25,6 +28,7 @@
         "NODE_ADDON_API_CPP_EXCEPTIONS",
         "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "_GNU_SOURCE"
       ],
       "cflags!": ["-fno-exceptions"],

@@ -5,7 +5,7 @@ import { binding, nativeBackend, type MallctlType, type MallctlValue, type Nativ
 import { registerBackend } from './backends';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim } from './backends/types';
 import { requireAllocator } from './detect';
-import { describe, keepCallerStack, typeError, unsupported, withCode } from './errors';
+import { describe, keepCallerStack, rangeError, typeError, unsupported, withCode } from './errors';
 import { queueTrim, trim as unifiedTrim } from './trim';
 import type { RawValue, TrimResult } from './types';
 import { integer, optionalBoolean } from './validate';
@@ -173,6 +173,13 @@ const VALUE_KIND: Record<MallctlType, string> = {
   void: 'no value (undefined)',
 };
 
+const WRITE_RANGE: Partial<Record<MallctlType, readonly [number | bigint, number | bigint]>> = {
+  unsigned: [0, 2 ** 32 - 1],
+  size_t: [0, Number.MAX_SAFE_INTEGER],
+  ssize_t: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint64_t: [0, 2n ** 64n - 1n],
+};
+
 function mallctlWrite(name: unknown, value: unknown): void {
   const n = checkName(name);
   requireServing('jemalloc.mallctl.write()');
@@ -190,6 +197,11 @@ function mallctlWrite(name: unknown, value: unknown): void {
   if (!ok) throw typeError(VALUE_KIND[type], `the value of ${n}`, value);
   if (typeof value === 'number' && !Number.isSafeInteger(value)) {
     throw withCode(new RangeError(`Expected an integer for the value of ${n} but received ${describe(value)}`), 'ERR_OUT_OF_RANGE');
+  }
+  // The range of the C type, checked here so that native code never has to refuse a value.
+  const range = WRITE_RANGE[type];
+  if (range && (typeof value === 'number' || typeof value === 'bigint') && !(value >= range[0] && value <= range[1])) {
+    throw rangeError(`an integer from ${range[0]} to ${range[1]}`, `the value of ${n}`, value);
   }
   binding.jemallocWrite(n, type, value as MallctlValue);
 }

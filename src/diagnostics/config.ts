@@ -2,6 +2,7 @@
 import { backendFor } from '../backends';
 import type { DoctorHandlerOptions } from '../doctor/endpoint';
 import { detectAllocator } from '../detect';
+import { isIP } from 'node:net';
 import { typeError, withCode } from '../errors';
 import type { AllocatorInfo, RawValue } from '../types';
 import { optionsObject } from '../validate';
@@ -17,8 +18,14 @@ export interface DiagnosticHandlerOptions {
    * 'unauthenticated' allows it without one. Default false.
    */
   allowTrim?: boolean | 'unauthenticated';
-  /** The bearer token for POST /trim (at least 16 characters of [A-Za-z0-9-._~+/], optional trailing '='). */
+  /** The bearer token for POST /trim (at least 16 characters of [A-Za-z0-9-._~+/]); only with allowTrim: true. */
   token?: string;
+  /**
+   * Host names (or name:port) accepted in the Host header besides the address the request
+   * came in on (and `localhost` on loopback). Requests naming any other host get 421: a page
+   * that rebinds its DNS name to this machine cannot reach the routes. Default [].
+   */
+  allowedHosts?: readonly string[];
   /** Prefix of the Prometheus metric names. Default 'allocator_'. */
   metricsPrefix?: string;
   /** The monitor behind GET …/doctor (see docs/doctor.md). Default true; false turns the doctor off. */
@@ -33,11 +40,59 @@ export interface HandlerConfig {
   trim: 'off' | 'token' | 'unauthenticated';
   token: string | null;
   metricsPrefix: string;
+  /** Lower-cased entries of allowedHosts. */
+  allowedHosts: ReadonlySet<string>;
 }
 
-export const HANDLER_OPTIONS = ['prefix', 'minIntervalMs', 'allowTrim', 'token', 'metricsPrefix'] as const;
-// RFC 6750 b64token: what a client can put after "Bearer ".
-const TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+export const HANDLER_OPTIONS = ['prefix', 'minIntervalMs', 'allowTrim', 'token', 'metricsPrefix', 'allowedHosts'] as const;
+// RFC 6750 b64token characters a client can put after "Bearer ", without the '=' padding.
+const TOKEN = /^[A-Za-z0-9\-._~+/]+$/;
+// A DNS name, an IPv4 address or a bracketed IPv6 address, with an optional port.
+const HOST = /^([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/;
+
+function allowedHostsOption(value: unknown, name: string): ReadonlySet<string> {
+  if (value === undefined) return new Set();
+  if (!Array.isArray(value)) throw typeError('an array of host names', name, value);
+  const hosts = new Set<string>();
+  value.forEach((h: unknown, i) => {
+    if (typeof h !== 'string') throw typeError('a string', `${name}[${i}]`, h);
+    if (!HOST.test(h)) throw withCode(new TypeError(`Expected a host name such as "memory.internal" or "memory.internal:9479" for ${name}[${i}] but received ${JSON.stringify(h)}`), 'ERR_INVALID_ARG_VALUE');
+    hosts.add(h.toLowerCase());
+  });
+  return hosts;
+}
+
+/** The host part of a Host header, lower-cased and without brackets, or null when malformed. */
+export function hostName(header: string): string | null {
+  const m = HOST.exec(header);
+  if (!m) return null;
+  const h = m[1].toLowerCase();
+  return h.startsWith('[') ? h.slice(1, -1) : h;
+}
+
+/** The address a request came in on, IPv4-mapped IPv6 written as IPv4. */
+function localAddress(address: string | undefined): string | null {
+  if (!address) return null;
+  const a = address.toLowerCase();
+  return a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
+}
+
+/**
+ * Whether the Host header names this server: the address the connection really reached,
+ * `localhost` when that address is loopback, or an allowed name. A DNS-rebinding page sends its
+ * own name, which is none of these.
+ */
+export function hostAllowed(header: unknown, socketAddress: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (typeof header !== 'string') return false;
+  const name = hostName(header);
+  if (name === null) return false;
+  if (allowed.has(name) || allowed.has(header.toLowerCase())) return true;
+  const local = localAddress(socketAddress);
+  if (local === null) return false;
+  if (name === local) return true;
+  const loopback = local === '::1' || (isIP(local) === 4 && local.startsWith('127.'));
+  return name === 'localhost' && loopback;
+}
 const MIN_TOKEN_LENGTH = 16;
 const PREFIX = /^(\/[A-Za-z0-9\-_~!$&'()*+,;=:@.]+)*$/;
 
@@ -67,6 +122,14 @@ export function handlerConfig(options: unknown, name = 'options', extra: readonl
       );
     }
     token = o.token;
+    // A token that would not be asked for is a configuration mistake: trimming would be off, or
+    // open to anyone, while the caller believes it is behind the token.
+    if (allow !== true) {
+      throw withCode(
+        new TypeError(`Expected true for ${name}.allowTrim when ${name}.token is set but received ${JSON.stringify(allow)}`),
+        'ERR_INVALID_ARG_VALUE',
+      );
+    }
   }
   if (allow === true && token === null) {
     throw withCode(
@@ -80,6 +143,7 @@ export function handlerConfig(options: unknown, name = 'options', extra: readonl
     trim: allow === true ? 'token' : allow === 'unauthenticated' ? 'unauthenticated' : 'off',
     token: allow === true ? token : null,
     metricsPrefix: metricsPrefix(o.metricsPrefix, `${name}.metricsPrefix`),
+    allowedHosts: allowedHostsOption(o.allowedHosts, `${name}.allowedHosts`),
   };
 }
 

@@ -1,12 +1,13 @@
 // createDiagnosticHandler(): a request listener for node:http that is also express/connect
 // middleware. Read-only routes by default; POST /trim only when enabled, with a bearer token
-// compared in constant time. Bounded URLs and bodies, no CORS, errors without stacks.
+// compared in constant time. Only requests whose Host names this server (DNS rebinding), bounded
+// URLs and bodies, no CORS, errors without stacks.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DOCTOR_HANDLER_OPTIONS, DoctorRoutes } from '../doctor/endpoint';
 import { trim } from '../trim';
 import type { TrimResult } from '../types';
-import { allocatorConfiguration, allocatorInfo, handlerConfig, type DiagnosticHandlerOptions, type HandlerConfig } from './config';
+import { allocatorConfiguration, allocatorInfo, handlerConfig, hostAllowed, type DiagnosticHandlerOptions, type HandlerConfig } from './config';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard';
 import { exposition, PROMETHEUS_CONTENT_TYPE } from './prometheus';
 import { snapshot } from './snapshot';
@@ -101,15 +102,28 @@ function wantsHtml(accept: string | undefined): boolean {
   return html !== null && html > 0 && html > (jsonQ ?? -1);
 }
 
+/** Path part of a URL (no query). */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q >= 0 ? url.slice(0, q) : url;
+}
+
+/**
+ * express's app.use(mount, handler) strips the mount point from req.url, keeps it in req.baseUrl
+ * and the full URL in req.originalUrl: then req.url is already relative to the handler. A
+ * middleware that rewrites req.url (e.g. strips "/v1") leaves baseUrl empty: the prefix applies.
+ */
+function mounted(req: IncomingMessage, path: string): boolean {
+  const { baseUrl, originalUrl } = req as { baseUrl?: unknown; originalUrl?: unknown };
+  if (typeof baseUrl !== 'string' || baseUrl === '' || typeof originalUrl !== 'string') return false;
+  const full = pathOf(originalUrl);
+  return full === baseUrl + path || (path === '/' && full === baseUrl);
+}
+
 /** Where the request points inside the handler's routes, or null when it is not ours. */
 function routeOf(req: IncomingMessage, prefix: string): string | null {
-  const url = typeof req.url === 'string' ? req.url : '';
-  const q = url.indexOf('?');
-  const path = q >= 0 ? url.slice(0, q) : url;
-  // express/connect app.use(mount, handler) strip the mount point from req.url and keep the
-  // full URL in originalUrl: then req.url is already relative to the handler.
-  const original = (req as { originalUrl?: unknown }).originalUrl;
-  if ((typeof original === 'string' && original !== url) || prefix === '') return path === '' ? '/' : path;
+  const path = pathOf(typeof req.url === 'string' ? req.url : '');
+  if (prefix === '' || mounted(req, path)) return path === '' ? '/' : path;
   if (path === prefix) return '/';
   if (path.startsWith(`${prefix}/`)) return path.slice(prefix.length);
   return null;
@@ -170,6 +184,14 @@ class Endpoint {
     const route = routeOf(req, this.config.prefix);
     if (route === null) {
       this.pass(req, res, next);
+      return;
+    }
+    if (!hostAllowed(req.headers.host, req.socket?.localAddress, this.config.allowedHosts)) {
+      sendError(req, res, {
+        status: 421,
+        code: 'ERR_HOST_NOT_ALLOWED',
+        message: 'the Host header names neither this server nor an allowed host (allowedHosts)',
+      });
       return;
     }
     if ((req.url ?? '').length > MAX_URL_LENGTH) {

@@ -1,7 +1,7 @@
 // serveDiagnostics(): the endpoint on its own http.Server, on loopback unless told otherwise.
 // It does not keep the process alive (server and its connections are unref()'d) unless asked.
 import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { typeError } from '../errors';
 import { optionalBoolean, optionalInteger } from '../validate';
 import { DOCTOR_HANDLER_OPTIONS } from '../doctor/endpoint';
@@ -15,6 +15,11 @@ export interface ServeDiagnosticsOptions extends DiagnosticHandlerOptions {
   host?: string;
   /** Keep the process alive while the server listens. Default false. */
   keepProcessAlive?: boolean;
+  /**
+   * A request whose headers or body have not arrived within this many milliseconds is answered
+   * 408 and its connection closed (slow or stalled clients). Default 10000.
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface DiagnosticServer {
@@ -27,9 +32,14 @@ export interface DiagnosticServer {
   close(): Promise<void>;
 }
 
-const SERVER_OPTIONS = ['port', 'host', 'keepProcessAlive'] as const;
+const SERVER_OPTIONS = ['port', 'host', 'keepProcessAlive', 'requestTimeoutMs'] as const;
 // Slow or stalled clients cannot hold connections open for long.
-const REQUEST_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 10_000;
+// Node checks those timeouts only every connectionsCheckingInterval (30 s by default): check
+// often enough that a timeout ends within a quarter of its length, at most a second late.
+function checkingInterval(timeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(timeoutMs / 4)));
+}
 
 /** Starts an http.Server serving createDiagnosticHandler(options); resolves once it listens. */
 export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<DiagnosticServer> {
@@ -38,6 +48,7 @@ export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<Dia
   let host: string;
   let keep: boolean;
   let prefix: string;
+  let timeoutMs: number;
   try {
     const config = handlerConfig(options, 'options', [...SERVER_OPTIONS, ...DOCTOR_HANDLER_OPTIONS]);
     const o = (options ?? {}) as ServeDiagnosticsOptions;
@@ -45,13 +56,21 @@ export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<Dia
     if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) throw typeError('a host name or address', 'options.host', o.host);
     host = o.host ?? '127.0.0.1';
     keep = optionalBoolean(o.keepProcessAlive, 'options.keepProcessAlive', false);
-    const { port: _p, host: _h, keepProcessAlive: _k, ...handlerOptions } = o;
+    timeoutMs = optionalInteger(o.requestTimeoutMs, 'options.requestTimeoutMs', REQUEST_TIMEOUT_MS, 100, 3_600_000);
+    const { port: _p, host: _h, keepProcessAlive: _k, requestTimeoutMs: _t, ...handlerOptions } = o;
+    // A name given to bind on is a name clients may use in Host.
+    if (o.host !== undefined && isIP(o.host.replace(/^\[|\]$/g, '')) === 0) {
+      handlerOptions.allowedHosts = [...(handlerOptions.allowedHosts ?? []), o.host];
+    }
     handler = createDiagnosticHandler(handlerOptions);
     prefix = config.prefix;
   } catch (error) {
     return Promise.reject(error);
   }
-  const server = http.createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => handler(req, res));
+  const server = http.createServer(
+    { requestTimeout: timeoutMs, headersTimeout: timeoutMs, connectionsCheckingInterval: checkingInterval(timeoutMs) },
+    (req, res) => handler(req, res),
+  );
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     if (!keep) socket.unref();
