@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'ERR_ALLOCATOR_UNSUPPORTED'
   | 'ERR_MALLOPT_PARAM'
   | 'ERR_MALLOPT_FAILED'
-  | 'ERR_PROCFS'
+  | 'ERR_ADDON_NOT_FOUND'
+  | 'ERR_ADDON_LOAD'
   | 'ERR_NATIVE'
   | (string & {});
 

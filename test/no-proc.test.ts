@@ -2,7 +2,7 @@
 // with notes instead of throwing or being invented.
 import { execFileSync } from 'node:child_process';
 import type { AllocatorInfo, MemoryStats, TrimResult } from '../src';
-import { runFixture, testIf } from './helpers';
+import { findLibrary, runFixture, testIf } from './helpers';
 
 // Hiding /proc needs a private mount namespace: root (or CAP_SYS_ADMIN) and unshare(1).
 const HIDE_PROC = ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none /proc && exec "$0" "$@"'];
@@ -16,7 +16,9 @@ function canHideProc(): boolean {
   }
 }
 
-const it = testIf(canHideProc(), 'cannot hide /proc in a private mount namespace (needs root and unshare -m)');
+const hideable = canHideProc();
+const it = testIf(hideable, 'cannot hide /proc in a private mount namespace (needs root and unshare -m)');
+const tbb = findLibrary('libtbbmalloc_proxy.so.2');
 
 describe('without /proc', () => {
   it('reports null with notes, never throws, and invents nothing', async () => {
@@ -48,4 +50,24 @@ describe('without /proc', () => {
     expect(value.trimmed.heldBackBefore).toBeNull();
     expect(value.trimmed.heldBackAfter).toBeNull();
   });
+
+  testIf(hideable && tbb !== null, 'needs root, unshare -m and libtbbmalloc_proxy.so.2 (apt-get install libtbbmalloc2)')(
+    'under an allocator it does not know, samples and trims give nulls too instead of rejecting',
+    async () => {
+      const { value } = await runFixture<{ procHidden: boolean; info: AllocatorInfo; sync: MemoryStats; stats: MemoryStats; trimmed: TrimResult }>(
+        'no-proc.js',
+        [],
+        { prefix: HIDE_PROC, preload: tbb },
+      );
+      expect(value.procHidden).toBe(true);
+      expect(value.info.name).toBe('unknown');
+      for (const s of [value.sync, value.stats]) {
+        expect(s.process).toEqual({ rss: null, rssAnon: null, rssFile: null, rssShmem: null, swap: null });
+        expect(s.allocated).toBeNull();
+        expect(s.notes.some((n) => /\/proc\/self cannot be read/.test(n))).toBe(true);
+      }
+      expect(value.trimmed.supported).toBe(false);
+      expect(value.trimmed.releasedBytes).toBeNull();
+    },
+  );
 });
