@@ -16,7 +16,7 @@ import type { CliFinding, RunRecord } from './model';
 export const RUN_GRACE_FRACTION = 0.1;
 export const RUN_MIN_WINDOW_FRACTION = 0.5;
 
-const CONTEXT_ENV = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY'] as const;
+const CONTEXT_ENV = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY', 'MIMALLOC_DECOMMIT_DELAY'] as const;
 
 export function monitorSamples(run: RunRecord): MonitorSample[] {
   const allocator: AllocatorName = run.check.detected ?? 'unknown';

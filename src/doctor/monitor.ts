@@ -18,7 +18,7 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
 // A sample cheaper than this is not worth the timer: intervals below it are refused.
 const MIN_INTERVAL_MS = 50;
 const OPTIONS = ['intervalMs', 'windowMs', 'budget', 'releasable', 'signal'] as const;
-const ENV_NAMES = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY'] as const;
+const ENV_NAMES = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY', 'MIMALLOC_DECOMMIT_DELAY'] as const;
 
 interface Config {
   intervalMs: number;

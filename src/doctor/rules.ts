@@ -305,13 +305,17 @@ export function retentionAdvice(name: AllocatorName, context: DiagnoseContext, r
       if (trimAdvice) advice.push(`${trimAdvice} On tcmalloc a trim calls MallocExtension_ReleaseFreeMemory.`);
       break;
     }
-    case 'mimalloc':
-      if (env.MIMALLOC_PURGE_DELAY !== '0') {
-        advice.push(`Purge freed pages sooner: MIMALLOC_PURGE_DELAY=0 (now ${env.MIMALLOC_PURGE_DELAY ?? 'unset: 10 ms'}).`);
+    case 'mimalloc': {
+      // mimalloc before 2.1 reads the delay as MIMALLOC_DECOMMIT_DELAY; 2.1 renamed it MIMALLOC_PURGE_DELAY.
+      const version = context.allocator?.version ?? null;
+      const delay = version !== null && /^(1\.|2\.0\.)/.test(version) ? 'MIMALLOC_DECOMMIT_DELAY' : 'MIMALLOC_PURGE_DELAY';
+      if (env[delay] !== '0') {
+        advice.push(`Purge freed pages sooner: ${delay}=0 (now ${env[delay] ?? 'unset, the default delay'}).`);
       }
       advice.push("mimalloc's heaps belong to threads: memory freed by idle worker threads stays with them until they allocate, collect or exit; end idle workers of a pool.");
       if (trimAdvice) advice.push(trimAdvice);
       break;
+    }
     default:
       break;
   }

@@ -40,6 +40,8 @@ export interface DiagnoseContext {
     MALLOC_CONF?: string;
     TCMALLOC_RELEASE_RATE?: string;
     MIMALLOC_PURGE_DELAY?: string;
+    /** mimalloc 2.0's name for the purge delay (2.1 renamed it MIMALLOC_PURGE_DELAY). */
+    MIMALLOC_DECOMMIT_DELAY?: string;
   };
   /** JS/worker threads if known. */
   threads?: number | null;
