@@ -15,8 +15,10 @@
 //   src/allocators.ts           a row here
 //   src/index.ts, wrapper.mjs   a line each: the namespace export (test/module.test.ts checks both)
 //   test/<name>.test.ts         its tests under the real library, preloaded
+//   test/allocators.test.ts     a word in the public AllocatorName it checks (the name is public)
 // plus, when it has them: its extra native functions' types in src/binding.ts, a version format
-// below, tuned candidates in cli/allocators.ts, and advice in doctor/rules.ts.
+// in its row, tuned candidates in cli/allocators.ts, its environment variables in cli/runner.ts
+// (ALLOCATOR_ENV) and doctor/monitor.ts, and advice and preload matching in doctor/rules.ts.
 
 export interface AllocatorFacts {
   /** The name in AllocatorName, in the addon's backend table and in the file names src/<name>.ts, test/<name>.test.ts. */
