@@ -3,22 +3,16 @@
 // LD_PRELOAD asked for.
 import fs from 'node:fs';
 import path from 'node:path';
+import { ALLOCATOR_NAMES, allocatorFacts, allocatorOfLibrary } from './allocators';
 import { binding } from './binding';
 import { unsupported } from './errors';
 import type { AllocatorInfo, AllocatorName, PreloadEntry } from './types';
 
-const NAMES: readonly AllocatorName[] = ['glibc', 'jemalloc', 'tcmalloc', 'mimalloc', 'musl', 'unknown'];
+export { mimallocVersionText } from './allocators';
 
 function asName(name: string): AllocatorName {
-  return (NAMES as readonly string[]).includes(name) ? (name as AllocatorName) : 'unknown';
+  return (ALLOCATOR_NAMES as readonly string[]).includes(name) ? (name as AllocatorName) : 'unknown';
 }
-
-// Library file names that mean "this entry is an allocator".
-const ALLOCATOR_LIBRARY: Array<[RegExp, AllocatorName]> = [
-  [/jemalloc/i, 'jemalloc'],
-  [/tcmalloc/i, 'tcmalloc'],
-  [/mimalloc/i, 'mimalloc'],
-];
 
 /** The mapped files of this process, or null when /proc/self/maps cannot be read. */
 function mappedLibraries(): Set<string> | null {
@@ -64,18 +58,10 @@ function preloadEntries(value: string | undefined, mapped: Set<string> | null): 
     });
 }
 
-// Allocators that report numbers instead of a version string.
+// Allocators that report numbers instead of a version string say how to write them (src/allocators.ts).
 function versionOf(native: { name: string; version: string | null; versionNumbers: number[]; versionSuffix: string | null }): string | null {
   if (native.version !== null) return native.version;
-  const [first, second] = native.versionNumbers;
-  if (native.name === 'tcmalloc' && second !== undefined) return `${first}.${second}${native.versionSuffix ?? ''}`;
-  if (native.name === 'mimalloc' && first !== undefined) return mimallocVersionText(first);
-  return null;
-}
-
-/** mi_version() (major*100 + minor*10 + patch) as "major.minor.patch". */
-export function mimallocVersionText(v: number): string {
-  return `${Math.floor(v / 100)}.${Math.floor((v % 100) / 10)}.${v % 10}`;
+  return allocatorFacts(native.name)?.version?.(native.versionNumbers, native.versionSuffix) ?? null;
 }
 
 let cached: AllocatorInfo | undefined;
@@ -109,7 +95,7 @@ function buildInfo(): AllocatorInfo {
     notes.push('whether the LD_PRELOAD entries were loaded is unknown: /proc/self/maps cannot be read');
   }
   for (const e of entries) {
-    const wanted = ALLOCATOR_LIBRARY.find(([re]) => re.test(path.basename(e.entry)))?.[1];
+    const wanted = allocatorOfLibrary(path.basename(e.entry));
     if (e.loaded === null) continue;
     if (!e.loaded) {
       notes.push(`LD_PRELOAD names ${e.entry} but it is not loaded in this process (wrong path or architecture?)`);
@@ -117,7 +103,7 @@ function buildInfo(): AllocatorInfo {
       notes.push(`LD_PRELOAD loads ${e.entry} but ${name} serves malloc()`);
     }
   }
-  if (name !== 'glibc' && name !== 'musl' && name !== 'unknown' && mapped !== null && !entries.some((e) => e.loaded)) {
+  if ((allocatorFacts(name)?.libraries.length ?? 0) > 0 && mapped !== null && !entries.some((e) => e.loaded)) {
     notes.push(`${name} serves malloc() without LD_PRELOAD (linked in, or preloaded through /etc/ld.so.preload)`);
   }
   for (const other of native.inactive) {

@@ -1,6 +1,9 @@
 // Public types. All sizes are bytes as numbers; a number that cannot be known is null, never 0.
 
-export type AllocatorName = 'glibc' | 'jemalloc' | 'tcmalloc' | 'mimalloc' | 'musl' | 'unknown';
+import type { AllocatorName } from './allocators';
+
+/** 'glibc' | 'jemalloc' | 'tcmalloc' | 'mimalloc' | 'musl' | 'unknown': the rows of src/allocators.ts, then musl and unknown. */
+export type { AllocatorName };
 
 export interface PreloadEntry {
   /** The entry as written in LD_PRELOAD. */

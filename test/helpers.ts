@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ALLOCATORS, type PreloadedName } from '../src/allocators';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const LIB = path.join(ROOT, 'lib', 'index.js');
@@ -11,11 +12,10 @@ export const MiB = 1024 * 1024;
 
 const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu'];
 
-export const ALLOCATOR_LIBRARIES = {
-  jemalloc: 'libjemalloc.so.2',
-  tcmalloc: 'libtcmalloc_minimal.so.4',
-  mimalloc: 'libmimalloc.so.2',
-} as const;
+/** The library each preloaded allocator of the registry is tested with (its most specific file name). */
+export const ALLOCATOR_LIBRARIES = Object.fromEntries(
+  ALLOCATORS.filter((a) => a.libraries.length > 0).map((a) => [a.name, a.libraries[0]]),
+) as Record<PreloadedName, string>;
 
 /** Absolute path of a shared library, or null if this machine lacks it. */
 export function findLibrary(file: string): string | null {

@@ -1,22 +1,12 @@
-// The registry: which backend serves which allocator. Each allocator's file (src/glibc.ts, …)
-// holds its numbers and its public namespace and registers its backend when it is loaded;
-// this table says which file that is. Adding an allocator adds one line here.
+// Which backend serves which allocator. Each allocator in the registry (src/allocators.ts) has
+// its file src/<name>.ts, which holds its numbers and its public namespace and registers its
+// backend when it is loaded.
+import { allocatorFacts, WITHOUT_BACKEND } from '../allocators';
 import type { AllocatorName } from '../types';
 import { noneBackend } from './none';
 import type { Backend } from './types';
 
-const FILES: Partial<Record<AllocatorName, string>> = {
-  glibc: '../glibc',
-  jemalloc: '../jemalloc',
-  tcmalloc: '../tcmalloc',
-  mimalloc: '../mimalloc',
-};
-
-// Allocators with nothing to read or trim.
-const NONE: Partial<Record<AllocatorName, string>> = {
-  musl: 'musl malloc has no statistics API and returns freed memory eagerly: nothing to report or trim',
-  unknown: 'the allocator serving malloc() was not recognised: its numbers are unknown',
-};
+const NONE: Partial<Record<AllocatorName, string>> = WITHOUT_BACKEND;
 
 const registered = new Map<AllocatorName, Backend>();
 
@@ -28,12 +18,11 @@ export function registerBackend(backend: Backend): void {
 export function backendFor(name: AllocatorName): Backend {
   let backend = registered.get(name);
   if (backend) return backend;
-  const file = FILES[name];
-  if (file !== undefined) {
+  if (allocatorFacts(name)) {
     // Loaded on first use (index.ts loads every allocator file anyway); required lazily so
     // that the allocator files may import the unified API without an import cycle.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require(file);
+    require(`../${name}`);
     backend = registered.get(name);
   }
   if (!backend) {

@@ -2,10 +2,11 @@
 // them, and how a candidate (label, allocator, environment) is written on the command line.
 import fs from 'node:fs';
 import path from 'node:path';
+import { ALLOCATORS as REGISTRY, allocatorOfLibrary, type BackendName } from '../allocators';
 import type { AllocatorName } from '../types';
 import { CliError } from './errors';
 
-export type PreloadableName = Exclude<AllocatorName, 'musl' | 'unknown'>;
+export type PreloadableName = BackendName;
 
 export interface AllocatorEntry {
   name: PreloadableName;
@@ -15,12 +16,8 @@ export interface AllocatorEntry {
   alpine: string | null;
 }
 
-export const ALLOCATORS: readonly AllocatorEntry[] = [
-  { name: 'glibc', files: [], debian: null, alpine: null },
-  { name: 'jemalloc', files: ['libjemalloc.so.2', 'libjemalloc.so'], debian: 'libjemalloc2', alpine: 'jemalloc' },
-  { name: 'tcmalloc', files: ['libtcmalloc_minimal.so.4', 'libtcmalloc.so.4'], debian: 'libtcmalloc-minimal4', alpine: 'gperftools' },
-  { name: 'mimalloc', files: ['libmimalloc.so.2', 'libmimalloc.so'], debian: 'libmimalloc2.0', alpine: 'mimalloc2' },
-];
+/** Every allocator of the registry (src/allocators.ts), in its order. */
+export const ALLOCATORS: readonly AllocatorEntry[] = REGISTRY.map((a) => ({ name: a.name, files: a.libraries, debian: a.debian, alpine: a.alpine }));
 
 // Where Debian/Ubuntu (multiarch), Alpine and RPM distributions put shared libraries.
 const LIBRARY_DIRS = [
@@ -59,12 +56,6 @@ export interface Resolved {
   library: string | null;
 }
 
-const NAME_IN_FILE: Array<[RegExp, AllocatorName]> = [
-  [/jemalloc/i, 'jemalloc'],
-  [/tcmalloc/i, 'tcmalloc'],
-  [/mimalloc/i, 'mimalloc'],
-];
-
 /** `glibc|jemalloc|tcmalloc|mimalloc|<path to .so>` → what to preload; throws CliError otherwise. */
 export function resolveAllocator(spec: string, optionName: string): Resolved {
   const entry = allocatorEntry(spec);
@@ -77,7 +68,7 @@ export function resolveAllocator(spec: string, optionName: string): Resolved {
   if (spec.includes('/')) {
     const library = path.resolve(spec);
     if (!fs.existsSync(library)) throw new CliError(`Expected an existing shared library for ${optionName} but received ${JSON.stringify(spec)}: no such file`);
-    const name = NAME_IN_FILE.find(([re]) => re.test(path.basename(library)))?.[1] ?? 'unknown';
+    const name = allocatorOfLibrary(path.basename(library)) ?? 'unknown';
     return { name, library };
   }
   throw new CliError(
@@ -92,17 +83,19 @@ export interface Candidate {
   env: Record<string, string>;
 }
 
-/** The built-in set of `compare`; each is used only where its library is installed. */
-export const BUILT_IN_CANDIDATES: readonly Candidate[] = [
-  { label: 'glibc', allocator: 'glibc', env: {} },
+// Tuned variants worth comparing, each listed right after its allocator's untuned candidate.
+const TUNED: Partial<Record<PreloadableName, readonly Candidate[]>> = {
   // Fewer arenas: less memory held per thread, at some contention cost.
-  { label: 'glibc-arena2', allocator: 'glibc', env: { MALLOC_ARENA_MAX: '2' } },
-  { label: 'jemalloc', allocator: 'jemalloc', env: {} },
+  glibc: [{ label: 'glibc-arena2', allocator: 'glibc', env: { MALLOC_ARENA_MAX: '2' } }],
   // Without a background thread, idle threads never decay their dirty pages.
-  { label: 'jemalloc-bg', allocator: 'jemalloc', env: { MALLOC_CONF: 'background_thread:true' } },
-  { label: 'tcmalloc', allocator: 'tcmalloc', env: {} },
-  { label: 'mimalloc', allocator: 'mimalloc', env: {} },
-];
+  jemalloc: [{ label: 'jemalloc-bg', allocator: 'jemalloc', env: { MALLOC_CONF: 'background_thread:true' } }],
+};
+
+/** The built-in set of `compare`: every allocator, untuned then tuned; each is used only where its library is installed. */
+export const BUILT_IN_CANDIDATES: readonly Candidate[] = ALLOCATORS.flatMap((a) => [
+  { label: a.name, allocator: a.name, env: {} },
+  ...(TUNED[a.name] ?? []),
+]);
 
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/;
 

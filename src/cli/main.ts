@@ -45,7 +45,7 @@ stdin/stdout/stderr through untouched and signals on to it, then prints a summar
 findings on stderr. Exits with the program's exit code (killed by a signal: the same signal).
 
 Options:
-  --allocator <name|path>   glibc (default), jemalloc, tcmalloc, mimalloc, or a path to a .so
+  --allocator <name|path>   ${ALLOCATORS.map((a) => (a.name === 'glibc' ? 'glibc (default)' : a.name)).join(', ')}, or a path to a .so
   --env KEY=VALUE           set a variable for the program (repeatable), e.g. MALLOC_ARENA_MAX=2
   --label <label>           the run's name in reports (default: the allocator)
   --interval <ms>           time between samples (default ${DEFAULT_INTERVAL_MS}, at least ${MIN_INTERVAL_MS})

@@ -1,5 +1,6 @@
 // /proc/<pid>/status and /proc/<pid>/maps: what a process's memory looks like from outside.
 import fs from 'node:fs';
+import { ALLOCATORS } from '../allocators';
 import type { AllocatorName } from '../types';
 
 export interface ProcStatus {
@@ -38,11 +39,11 @@ export function readStatus(pid: number | 'self'): ProcStatus | null {
   }
 }
 
-const MAPPED_ALLOCATOR: Array<[RegExp, AllocatorName]> = [
-  [/\/lib[^/]*jemalloc[^/]*\.so/, 'jemalloc'],
-  [/\/lib[^/]*tcmalloc[^/]*\.so/, 'tcmalloc'],
-  [/\/lib[^/]*mimalloc[^/]*\.so/, 'mimalloc'],
-];
+// A mapped lib<…name…>.so of each preloaded allocator in the registry.
+const MAPPED_ALLOCATOR: Array<[RegExp, AllocatorName]> = ALLOCATORS.filter((a) => a.libraries.length > 0).map((a): [RegExp, AllocatorName] => [
+  new RegExp(`/lib[^/]*${a.name}[^/]*\\.so`),
+  a.name,
+]);
 
 /** Allocator libraries mapped into the process (a preloaded one comes first in malloc's lookup). */
 export function mappedAllocators(pid: number): Array<{ name: AllocatorName; library: string }> | null {
