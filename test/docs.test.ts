@@ -26,8 +26,6 @@ type Runnable = (typeof RUNNABLE)[number];
 const SNIPPET_TIMEOUT_MS = 30000;
 // Documented environment the snippets read: the endpoint examples take their token from it.
 const SNIPPET_ENV = { MEMORY_DEBUG_TOKEN: 'docs-test-token-0123456789abcdef' };
-// Pages the manual links to that other parts of the project add; every other link must resolve.
-const LINKED_PAGES_NOT_IN_THIS_TREE = new Set(['docs/platforms.md', 'docs/security.md']);
 
 function docFiles(): string[] {
   const docs = fs
@@ -233,7 +231,7 @@ test('every link between the README and docs/ reaches an existing page and headi
       const [target, anchor] = href.split('#');
       const resolved = target ? path.posix.normalize(path.posix.join(path.posix.dirname(file), target)) : file;
       if (!fs.existsSync(path.join(ROOT, resolved))) {
-        if (!LINKED_PAGES_NOT_IN_THIS_TREE.has(resolved)) broken.push(`${file}: ${href} (no such file)`);
+        broken.push(`${file}: ${href} (no such file)`);
         continue;
       }
       if (anchor && resolved.endsWith('.md') && !anchors(fs.readFileSync(path.join(ROOT, resolved), 'utf8')).has(anchor)) {
