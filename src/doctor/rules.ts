@@ -321,13 +321,11 @@ export function retentionAdvice(name: AllocatorName, context: DiagnoseContext, r
 }
 
 export function allocatorRetention(a: Analysis, t: Thresholds, context: DiagnoseContext): Finding | null {
-  const last = [...a.samples].reverse().find((s) => typeof s.heldBack === 'number');
-  if (!a.enough || !last || !a.heldBack) return null;
-  // The held-back level at the end of the window (median of the last bucket): one sample right
-  // after a free would overstate it.
-  const heldBack = Math.round(a.heldBack.end);
-  const rss = last.rss ?? last.rssAnon;
-  if (heldBack < t.retentionMinBytes || rss === null || heldBack / rss < t.retentionMinShare) return null;
+  const last = [...a.samples].reverse().find((s) => typeof s.heldBack === 'number' && typeof (s.rss ?? s.rssAnon) === 'number');
+  const end = heldBackAtEnd(a);
+  if (!a.enough || !last || !a.heldBack || !end) return null;
+  const { bytes: heldBack, rss } = end;
+  if (!material(heldBack, rss, t)) return null;
   if (growing(a.inUse, t)) return null;
   const releasable = typeof last.releasable === 'number' ? Math.min(last.releasable, heldBack) : null;
   const name = context.allocator?.name ?? a.allocator;
@@ -426,14 +424,20 @@ export function preloadNotEffective(context: DiagnoseContext, sampled: Allocator
   return null;
 }
 
-/** Held back at the end of the window and the RSS it is a share of: the last bucket's median when trends were judged, else the median of the last samples. */
+/**
+ * Held back at the end of the window, and the RSS it is a share of. The level of the last
+ * bucket (its median when trends were judged, else of the last samples): one sample right after
+ * a free would overstate it. But never more than the last sample's own figure: RSS is the last
+ * sample's, and a drop in the last bucket (threads exiting) would otherwise be read as more held
+ * back than the process has.
+ */
 function heldBackAtEnd(a: Analysis): { bytes: number; rss: number } | null {
   const known = a.samples.filter((s) => typeof s.heldBack === 'number' && typeof (s.rss ?? s.rssAnon) === 'number');
   if (!known.length) return null;
   const last = known[known.length - 1];
   const tail = known.slice(-END_SAMPLES).map((s) => s.heldBack as number).sort((x, y) => x - y);
-  const bytes = a.heldBack ? Math.round(a.heldBack.end) : tail[Math.floor(tail.length / 2)];
-  return { bytes, rss: (last.rss ?? last.rssAnon) as number };
+  const level = a.heldBack ? Math.round(a.heldBack.end) : tail[Math.floor(tail.length / 2)];
+  return { bytes: Math.min(level, last.heldBack as number), rss: (last.rss ?? last.rssAnon) as number };
 }
 
 /** At least retentionMinBytes and retentionMinShare of RSS: the same floor as allocator-retention. */
