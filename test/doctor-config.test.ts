@@ -1,7 +1,7 @@
 // The doctor's configuration findings and per-allocator advice in real children under real
 // preloaded allocators: an LD_PRELOAD that did not take effect, jemalloc without background
 // threads, and never advice that is already in effect.
-import { ALLOCATOR_LIBRARIES, findLibrary, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, findLibrary, MiB, testIf } from './helpers';
 import { ids, runScenario } from './doctor-helpers';
 import type { DiagnoseContext } from '../src';
 
@@ -22,12 +22,17 @@ describe('doctor configuration findings', () => {
     expect((r.context as DiagnoseContext).allocator?.name).toBe('glibc');
   });
 
-  withJemalloc('jemalloc retention after worker churn: advice to enable background threads, and the info finding', async () => {
-    const r = await runScenario('doctor-retention', { preload: jemalloc });
+  withJemalloc('jemalloc retention after worker churn: advice to enable background threads, and the info finding once pages outlive the decay time', async () => {
+    // Idle 11 s after the churn: longer than jemalloc's 10 s decay, so pages still held were not decayed.
+    const r = await runScenario('doctor-retention', { preload: jemalloc, args: ['11000'] });
     expect([ids(r), r.notes]).toEqual([expect.arrayContaining(['allocator-retention', 'jemalloc-no-background-thread']), []]);
     const f = r.findings.find((x) => x.id === 'allocator-retention')!;
     expect(f.title).toMatch(/^jemalloc/);
     expect(f.advice.join('\n')).toContain('MALLOC_CONF=background_thread:true');
+    const info = r.findings.find((x) => x.id === 'jemalloc-no-background-thread')!;
+    expect(info.evidence.heldForMs as number).toBeGreaterThanOrEqual(10_000);
+    expect(info.evidence.heldBytes as number).toBeGreaterThanOrEqual(64 * MiB);
+    expect(info.evidence.heldBytes as number).toBeLessThanOrEqual(info.evidence.rssBytes as number);
   });
 
   withJemalloc('with background threads on, the doctor knows it and never advises them', async () => {

@@ -38,6 +38,7 @@ export function monitorSamples(run: RunRecord): MonitorSample[] {
       releasable: s.releasable,
       elu: s.elu,
       allocator,
+      arenas: s.arenas ?? null,
       trimmedBytes: released.length ? released.reduce((a, t) => a + (t.releasedBytes ?? 0), 0) : null,
     };
   });

@@ -29,6 +29,8 @@ export interface WireSample {
   releasable: number | null;
   elu: number | null;
   threads: number | null;
+  /** glibc: the arenas it has (see MonitorSample.arenas); null for other allocators and from outside. */
+  arenas: number | null;
   /** What taking the sample cost in the program (ms); null for samples taken from outside. */
   costMs: number | null;
 }

@@ -47,7 +47,7 @@ export interface ActiveRun {
 function emptySample(time: number): WireSample {
   return {
     time, rss: null, rssAnon: null, rssFile: null, peak: null, heapUsed: null, heapTotal: null, external: null,
-    arrayBuffers: null, allocated: null, resident: null, heldBack: null, releasable: null, elu: null, threads: null, costMs: null,
+    arrayBuffers: null, allocated: null, resident: null, heldBack: null, releasable: null, elu: null, threads: null, arenas: null, costMs: null,
   };
 }
 

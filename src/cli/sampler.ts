@@ -41,6 +41,7 @@ export function createWireSampler(): { sample(): Promise<WireSample>; sampleSync
       releasable: s.releasable,
       elu: Number.isFinite(u) ? u : null,
       threads: status?.threads ?? null,
+      arenas: typeof s.raw.arenas === 'number' ? s.raw.arenas : null,
       costMs,
     };
   };

@@ -99,8 +99,8 @@ export function diagnose(input: Monitor | readonly MonitorSample[], options?: Di
     add(unaccountedGrowth(a, t, growth.length > 0 || retention !== null));
   }
   add(preloadNotEffective(context, sampled));
-  add(glibcManyThreads(context, sampled));
-  add(jemallocNoBackgroundThread(context, sampled));
+  add(glibcManyThreads(a, t, context, sampled));
+  add(jemallocNoBackgroundThread(a, t, context, sampled));
   findings.sort((x, y) => SEVERITY_ORDER[x.severity] - SEVERITY_ORDER[y.severity]);
   return {
     findings,

@@ -66,6 +66,7 @@ export function toSample(stats: MemoryStats, elu: number | null, extra: Partial<
     releasable: stats.releasable,
     elu,
     allocator: stats.allocator.name,
+    arenas: typeof stats.raw.arenas === 'number' ? stats.raw.arenas : null,
     ...extra,
   };
 }

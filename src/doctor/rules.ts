@@ -2,12 +2,14 @@
 // the process's context to findings. No clock, no I/O: tested directly.
 import type { AllocatorName } from '../types';
 import { inUse, nativeInUse } from './parts';
-import { BUSY_ELU, FOLLOW_MIN_CORRELATION, GLIBC_MANY_THREADS, type Thresholds } from './thresholds';
+import { BUSY_ELU, FOLLOW_MIN_CORRELATION, JEMALLOC_DECAY_MS, NODE_BASELINE_ARENAS, type Thresholds } from './thresholds';
 import { known, mean, spearman, trend, type Point, type Trend } from './trend';
 import type { DiagnoseContext, Finding, MonitorSample, Severity } from './types';
 
 const MiB = 1024 * 1024;
 const HOUR_MS = 3_600_000;
+/** Without a trend verdict, held back at the end is the median of this many last samples: one sample right after a free would overstate it. */
+const END_SAMPLES = 3;
 
 export interface Analysis {
   /** Samples after the grace period, oldest first. */
@@ -323,13 +325,11 @@ export function retentionAdvice(name: AllocatorName, context: DiagnoseContext, r
 }
 
 export function allocatorRetention(a: Analysis, t: Thresholds, context: DiagnoseContext): Finding | null {
-  const last = [...a.samples].reverse().find((s) => typeof s.heldBack === 'number');
-  if (!a.enough || !last || !a.heldBack) return null;
-  // The held-back level at the end of the window (median of the last bucket): one sample right
-  // after a free would overstate it.
-  const heldBack = Math.round(a.heldBack.end);
-  const rss = last.rss ?? last.rssAnon;
-  if (heldBack < t.retentionMinBytes || rss === null || heldBack / rss < t.retentionMinShare) return null;
+  const last = [...a.samples].reverse().find((s) => typeof s.heldBack === 'number' && typeof (s.rss ?? s.rssAnon) === 'number');
+  const end = heldBackAtEnd(a);
+  if (!a.enough || !last || !a.heldBack || !end) return null;
+  const { bytes: heldBack, rss } = end;
+  if (!material(heldBack, rss, t)) return null;
   if (growing(a.inUse, t)) return null;
   const releasable = typeof last.releasable === 'number' ? Math.min(last.releasable, heldBack) : null;
   const name = context.allocator?.name ?? a.allocator;
@@ -428,30 +428,100 @@ export function preloadNotEffective(context: DiagnoseContext, sampled: Allocator
   return null;
 }
 
-export function glibcManyThreads(context: DiagnoseContext, sampled: AllocatorName | null): Finding | null {
+/**
+ * Held back at the end of the window, and the RSS it is a share of. The level of the last
+ * bucket (its median when trends were judged, else of the last samples): one sample right after
+ * a free would overstate it. But never more than the last sample's own figure: RSS is the last
+ * sample's, and a drop in the last bucket (threads exiting) would otherwise be read as more held
+ * back than the process has.
+ */
+function heldBackAtEnd(a: Analysis): { bytes: number; rss: number } | null {
+  const known = a.samples.filter((s) => typeof s.heldBack === 'number' && typeof (s.rss ?? s.rssAnon) === 'number');
+  if (!known.length) return null;
+  const last = known[known.length - 1];
+  const tail = known.slice(-END_SAMPLES).map((s) => s.heldBack as number).sort((x, y) => x - y);
+  const level = a.heldBack ? Math.round(a.heldBack.end) : tail[Math.floor(tail.length / 2)];
+  return { bytes: Math.min(level, last.heldBack as number), rss: (last.rss ?? last.rssAnon) as number };
+}
+
+/** At least retentionMinBytes and retentionMinShare of RSS: the same floor as allocator-retention. */
+function material(bytes: number, rss: number, t: Thresholds): boolean {
+  return bytes >= t.retentionMinBytes && rss > 0 && bytes / rss >= t.retentionMinShare;
+}
+
+export function glibcManyThreads(a: Analysis, t: Thresholds, context: DiagnoseContext, sampled: AllocatorName | null): Finding | null {
   const name = context.allocator?.name ?? sampled;
-  const threads = context.threads;
-  if (name !== 'glibc' || typeof threads !== 'number' || threads < GLIBC_MANY_THREADS || context.env?.MALLOC_ARENA_MAX !== undefined) return null;
+  if (name !== 'glibc') return null;
+  const limit = context.env?.MALLOC_ARENA_MAX;
+  // Set to no more than Node's own arenas (or to something glibc cannot read as a number): the
+  // program's threads already share arenas, or the setting is the operator's to fix.
+  if (limit !== undefined && !(Number(limit) > NODE_BASELINE_ARENAS)) return null;
+  const arenas = [...a.samples].reverse().find((s) => typeof s.arenas === 'number')?.arenas ?? null;
+  if (arenas === null || arenas <= NODE_BASELINE_ARENAS) return null;
+  const held = heldBackAtEnd(a);
+  if (!held || !material(held.bytes, held.rss, t)) return null;
   return {
     id: 'glibc-many-threads',
     severity: 'info',
-    title: `${threads} threads on glibc without MALLOC_ARENA_MAX`,
-    summary: `glibc gives each allocating thread its own arena (up to 8 per core), and each arena keeps its own freed pages: with ${threads} threads, retention multiplies.`,
-    evidence: { threads, MALLOC_ARENA_MAX: null },
-    advice: ['MALLOC_ARENA_MAX=2 limits the arenas (measured here on six churning workers: 581 → 487 MiB), or preload jemalloc with MALLOC_CONF=background_thread:true.'],
+    title: `glibc has ${arenas} arenas, each keeping its own freed pages`,
+    summary:
+      `glibc gives each thread that mallocs its own arena (up to 8 per core) and each arena keeps the pages freed in it. ` +
+      `This process has ${arenas} arenas, more than the ${NODE_BASELINE_ARENAS} that Node's own threads account for: its own threads ` +
+      `(worker_threads, addon pools) allocate, and glibc holds back ${mib(held.bytes)} (${Math.round((held.bytes / held.rss) * 100)} % of RSS).`,
+    evidence: {
+      arenas,
+      baselineArenas: NODE_BASELINE_ARENAS,
+      heldBackBytes: held.bytes,
+      rssBytes: held.rss,
+      threads: typeof context.threads === 'number' ? context.threads : null,
+      MALLOC_ARENA_MAX: limit ?? null,
+    },
+    advice: [
+      `MALLOC_ARENA_MAX=2 limits the arenas${limit !== undefined ? ` (now ${limit})` : ''} (measured here on six churning workers: 581 → 487 MiB), or preload jemalloc with MALLOC_CONF=background_thread:true.`,
+    ],
   };
 }
 
-export function jemallocNoBackgroundThread(context: DiagnoseContext, sampled: AllocatorName | null): Finding | null {
+/** The longest time jemalloc takes to return freed pages (dirty, then muzzy) under MALLOC_CONF; null when decay is off. */
+export function jemallocDecayMs(conf: string | undefined): number | null {
+  const get = (key: string): number => {
+    const m = new RegExp(`(?:^|,)${key}:(-?\\d+)`).exec(conf ?? '');
+    return m ? Number(m[1]) : JEMALLOC_DECAY_MS;
+  };
+  const dirty = get('dirty_decay_ms');
+  const muzzy = get('muzzy_decay_ms');
+  // -1: pages are never purged, with or without background threads.
+  if (dirty < 0 || muzzy < 0) return null;
+  return Math.max(dirty, muzzy);
+}
+
+export function jemallocNoBackgroundThread(a: Analysis, t: Thresholds, context: DiagnoseContext, sampled: AllocatorName | null): Finding | null {
   const name = context.allocator?.name ?? sampled;
-  if (name !== 'jemalloc' || context.backgroundThread !== false || envHas(context.env?.MALLOC_CONF, /background_thread:true/)) return null;
-  if (typeof context.threads === 'number' && context.threads < 2) return null;
+  const conf = context.env?.MALLOC_CONF;
+  if (name !== 'jemalloc' || context.backgroundThread !== false || envHas(conf, /background_thread:true/)) return null;
+  const decayMs = jemallocDecayMs(conf);
+  if (decayMs === null) return null;
+  // Freed pages (dirty and muzzy: what a purge returns) held above the floor at every sample of
+  // the end of the window, for longer than decay takes: no thread decayed them.
+  const known = a.samples.filter((s) => typeof s.releasable === 'number');
+  let from = known.length;
+  while (from > 0 && (known[from - 1].releasable as number) >= t.retentionMinBytes) from--;
+  if (from === known.length) return null;
+  const run = known.slice(from);
+  const last = run[run.length - 1];
+  const heldForMs = last.time - run[0].time;
+  const held = Math.min(...run.map((s) => s.releasable as number));
+  const rss = last.rss ?? last.rssAnon;
+  if (heldForMs < decayMs || rss === null || !material(held, rss, t)) return null;
   return {
     id: 'jemalloc-no-background-thread',
     severity: 'info',
-    title: 'jemalloc runs without background threads',
-    summary: 'Without background threads, jemalloc decays dirty pages only when a thread allocates: pages freed by worker threads that then idle stay resident.',
-    evidence: { backgroundThread: false, MALLOC_CONF: context.env?.MALLOC_CONF ?? null },
+    title: 'jemalloc keeps freed pages that no thread decays: background threads are off',
+    summary:
+      `jemalloc has held at least ${mib(held)} of freed pages (${Math.round((held / rss) * 100)} % of RSS) for ${Math.round(heldForMs / 1000)} s, ` +
+      `longer than its decay time (${Math.round(decayMs / 1000)} s). Without background threads jemalloc decays pages only when a thread allocates in their arena: ` +
+      'threads that freed memory and then idle (a worker pool between bursts) keep it.',
+    evidence: { heldBytes: held, heldForMs: Math.round(heldForMs), decayMs, rssBytes: rss, backgroundThread: false, MALLOC_CONF: conf ?? null },
     advice: ['MALLOC_CONF=background_thread:true (measured here: 735 MiB kept without, 82 MiB with, on six churning workers that then idle).'],
   };
 }

@@ -27,8 +27,19 @@ export const CRITICAL_HORIZON_MS = 3_600_000;
 export const BUSY_ELU = 0.9;
 /** A tracked gauge "follows" a part when their Spearman rank correlation is at least this. */
 export const FOLLOW_MIN_CORRELATION = 0.7;
-/** glibc gives each thread that allocates its own arena (up to 8 per core): from 4 threads, arenas multiply retention. */
-export const GLIBC_MANY_THREADS = 4;
+/**
+ * glibc gives each thread that mallocs its own arena (up to 8 per core, or MALLOC_ARENA_MAX), and
+ * each arena keeps its own freed pages. A plain Node process already runs 11 threads (main, 4
+ * libuv pool, 4 V8 platform workers, inspector, signal) and glibc has 10 arenas in it (measured:
+ * an HTTP server doing zlib, fs and crypto, Node 20, glibc 2.36). Only arenas beyond these come
+ * from the program's own threads (worker_threads, addon pools).
+ */
+export const NODE_BASELINE_ARENAS = 11;
+/**
+ * jemalloc's default dirty_decay_ms and muzzy_decay_ms: an arena that decays returns freed pages
+ * within this time. Pages held longer were not decayed: no thread touched their arena.
+ */
+export const JEMALLOC_DECAY_MS = 10_000;
 
 export type Thresholds = Required<DiagnoseThresholds>;
 

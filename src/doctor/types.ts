@@ -29,6 +29,8 @@ export interface MonitorSample {
   trimmedBytes?: number | null;
   /** Milliseconds spent in garbage collection since the previous sample, if observed. */
   gcMs?: number | null;
+  /** glibc: the arenas it has (the main arena and one per thread arena found); null elsewhere. */
+  arenas?: number | null;
 }
 
 /** Facts about the process, not the samples. */
