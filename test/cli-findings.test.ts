@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonReport, JsonRun } from '../src/cli/export-json';
 import { FIXTURES, procLines, runCli, tempDir } from './cli-helpers';
-import { ALLOCATOR_LIBRARIES, findLibrary, MiB, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, findLibrary, MiB, ROOT, testIf } from './helpers';
 
 const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
 const withJemalloc = testIf(jemalloc !== null, 'libjemalloc2 not installed (apt-get install libjemalloc2)');
@@ -49,10 +49,10 @@ describe('allocator-stats findings', () => {
   withJemalloc('a worker pool idling after churn: glibc-many-threads and jemalloc-no-background-thread, never where the fix is in effect', async () => {
     // Six workers churn 48 MiB each, then idle 12 s: longer than jemalloc's 10 s decay.
     const { json, stdout, code } = await compare('idle', 'glibc,glibc-arena2,jemalloc,jemalloc-bg', [
-      path.join(FIXTURES, 'cli-idle-workers.js'),
+      path.join(ROOT, 'scripts', 'churn-idle.js'),
       '6',
       '48',
-      '12000',
+      '12',
     ]);
     expect(code).toBe(0);
     const byLabel = Object.fromEntries(json.runs.map((r) => [r.label, r]));
