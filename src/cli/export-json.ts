@@ -1,21 +1,18 @@
 // The --export-json layout. A contract: code outside the project reads it, so fields are only
 // ever added, never renamed. Bytes as numbers, unknown as null, times in ms.
+import type { MonitorSample } from '../doctor/types';
 import type { RunRecord } from './model';
 import type { Ranking } from './rank';
 
-export interface JsonSample {
+/** The doctor's sample figures that the export carries, each as the doctor defines it. */
+type JsonSampleFigures = Pick<
+  MonitorSample,
+  'rss' | 'rssAnon' | 'heapUsed' | 'external' | 'arrayBuffers' | 'allocated' | 'resident' | 'heldBack' | 'releasable' | 'elu'
+>;
+
+export interface JsonSample extends JsonSampleFigures {
   /** ms since the program started. */
   t: number;
-  rss: number | null;
-  rssAnon: number | null;
-  heapUsed: number | null;
-  external: number | null;
-  arrayBuffers: number | null;
-  allocated: number | null;
-  resident: number | null;
-  heldBack: number | null;
-  releasable: number | null;
-  elu: number | null;
 }
 
 export interface JsonRun {

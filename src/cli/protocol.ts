@@ -2,6 +2,7 @@
 // own private temporary directory, never on the program's stdout or stderr. A file (rather than
 // an inherited descriptor) reaches the Node process even through a shell or a wrapper that
 // forks it, and cannot be mistaken for a descriptor the program itself opened.
+import type { MonitorSample } from '../doctor/types';
 
 /** Environment variables the CLI sets for the program it starts. */
 export const ENV_SAMPLE_FILE = 'ALLOCATOR_STATS_SAMPLE_FILE';
@@ -12,22 +13,16 @@ export const ENV_INTERVAL = 'ALLOCATOR_STATS_INTERVAL_MS';
  */
 export const ENV_CLAIMED = 'ALLOCATOR_STATS_SAMPLED_PID';
 
-export interface WireSample {
-  time: number;
-  rss: number | null;
-  rssAnon: number | null;
+/** The doctor's sample figures the sampler sends, each as the doctor defines it. */
+type WireSampleFigures = Pick<
+  MonitorSample,
+  'time' | 'rss' | 'rssAnon' | 'heapUsed' | 'heapTotal' | 'external' | 'arrayBuffers' | 'allocated' | 'resident' | 'heldBack' | 'releasable' | 'elu'
+>;
+
+export interface WireSample extends WireSampleFigures {
   rssFile: number | null;
   /** VmHWM: the highest RSS so far, from the kernel. */
   peak: number | null;
-  heapUsed: number | null;
-  heapTotal: number | null;
-  external: number | null;
-  arrayBuffers: number | null;
-  allocated: number | null;
-  resident: number | null;
-  heldBack: number | null;
-  releasable: number | null;
-  elu: number | null;
   threads: number | null;
   /** glibc: the arenas it has (see MonitorSample.arenas); null for other allocators and from outside. */
   arenas: number | null;
