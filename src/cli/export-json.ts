@@ -5,10 +5,8 @@ import type { RunRecord } from './model';
 import type { Ranking } from './rank';
 
 /** The doctor's sample figures that the export carries, each as the doctor defines it. */
-type JsonSampleFigures = Pick<
-  MonitorSample,
-  'rss' | 'rssAnon' | 'heapUsed' | 'external' | 'arrayBuffers' | 'allocated' | 'resident' | 'heldBack' | 'releasable' | 'elu'
->;
+const JSON_SAMPLE_FIGURES = ['rss', 'rssAnon', 'heapUsed', 'external', 'arrayBuffers', 'allocated', 'resident', 'heldBack', 'releasable', 'elu'] as const;
+type JsonSampleFigures = Pick<MonitorSample, (typeof JSON_SAMPLE_FIGURES)[number]>;
 
 export interface JsonSample extends JsonSampleFigures {
   /** ms since the program started. */
@@ -42,19 +40,11 @@ export function jsonReport(command: string[], runs: readonly RunRecord[], rankin
       exitCode: r.exitCode,
       wallMs: Math.round(r.wallMs),
       rss: r.rss,
-      samples: r.samples.map((s) => ({
-        t: s.time - r.startTime,
-        rss: s.rss,
-        rssAnon: s.rssAnon,
-        heapUsed: s.heapUsed,
-        external: s.external,
-        arrayBuffers: s.arrayBuffers,
-        allocated: s.allocated,
-        resident: s.resident,
-        heldBack: s.heldBack,
-        releasable: s.releasable,
-        elu: s.elu,
-      })),
+      samples: r.samples.map((s) => {
+        const sample = { t: s.time - r.startTime } as JsonSample;
+        for (const k of JSON_SAMPLE_FIGURES) sample[k] = s[k];
+        return sample;
+      }),
       findings: r.findings.map((f) => ({ id: f.id, severity: f.severity, title: f.title, evidence: f.evidence, advice: f.advice })),
       allocatorCheck: { detected: r.check.detected, served: r.check.served, how: r.check.how },
     })),
