@@ -16,6 +16,21 @@ import { integer } from './validate';
 // ---- Numbers: what the native records mean ----
 
 const NS_PER_MS = 1e6;
+
+/**
+ * How old the arena residency in a JS-thread sample may be. Measuring it walks the page table
+ * of every arena page (a few ns a page: about a millisecond per GiB of arenas, several times
+ * the rest of a sample on any heap), while it changes only when pages are first touched or
+ * given back. A sync sample reuses a measurement this recent when glibc's arenas have neither
+ * grown nor shrunk since and no trim ran (native/glibc.cc checks), and says so in a note; the
+ * counters (allocated) are always read afresh. The same bound as jemalloc's epoch interval.
+ */
+const SYNC_RESIDENCY_MAX_AGE_MS = 100;
+// One string for every such sample (the age itself is raw.arenaResidencyAgeMs).
+const REUSED_RESIDENCY_NOTE =
+  `arena residency (resident, heldBack) is reused from a measurement up to ${SYNC_RESIDENCY_MAX_AGE_MS} ms old ` +
+  '(raw.arenaResidencyAgeMs says how old): allocatorStatsSync() measures it at most that often while ' +
+  "glibc's arenas keep their size and no trim runs; allocated is current";
 let pageSize: number | undefined;
 const page = (): number => (pageSize ??= binding.glibcInfo().pageSize);
 
@@ -36,8 +51,9 @@ const SHAPE = {
     'matches',
     'scans',
     'mallocInfo',
+    'residencyAgeNs',
   ],
-  sampleArgs: ['releasable'],
+  sampleArgs: ['releasable', 'residencyMaxAgeNs'],
   gauge: ['arenasOk', 'mainResident', 'threadResident'],
   trim: [],
   trimArgs: ['pad'],
@@ -58,8 +74,20 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
     notes.push('glibc malloc does not serve malloc() in this process: its counters are not reported');
     return { allocated: null, resident: null, heldBack: null, releasable: null, mapped: null, raw: {}, notes };
   }
-  const raw: Record<string, RawValue> = { source: SOURCES[source] ?? 'mallinfo2' };
-  for (const field of MALLINFO_FIELDS) raw[field] = v[field];
+  // One literal rather than key by key: this runs on every sample.
+  const raw: Record<string, RawValue> = {
+    source: SOURCES[source] ?? 'mallinfo2',
+    arena: v.arena,
+    ordblks: v.ordblks,
+    smblks: v.smblks,
+    hblks: v.hblks,
+    hblkhd: v.hblkhd,
+    usmblks: v.usmblks,
+    fsmblks: v.fsmblks,
+    uordblks: v.uordblks,
+    fordblks: v.fordblks,
+    keepcost: v.keepcost,
+  } satisfies Record<'source' | (typeof MALLINFO_FIELDS)[number], RawValue>;
   if (SOURCES[source] === 'mallinfo') notes.push('mallinfo2() is missing (glibc < 2.33): mallinfo() counters wrap past 4 GiB');
   const uordblks = v.uordblks;
   const hblkhd = v.hblkhd;
@@ -79,6 +107,9 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   raw.arenas = v.arenas;
   raw.threadArenaHeaps = v.heaps;
   raw.regionScans = v.scans;
+  const residencyAgeMs = (v.residencyAgeNs ?? 0) / NS_PER_MS;
+  raw.arenaResidencyAgeMs = residencyAgeMs;
+  if (residencyAgeMs > 0) notes.push(REUSED_RESIDENCY_NOTE);
   if (v.matches !== 1) {
     notes.push(
       'arena regions found in /proc/self/maps do not add up to mallinfo.arena ' +
@@ -164,10 +195,12 @@ const glibcBackend: Backend = {
   name: 'glibc',
   canTrim: true,
   sampleSync(request: SampleRequest) {
-    return toSample(native.sampleSync({ releasable: request.releasable ? 1 : 0 }));
+    return toSample(native.sampleSync({ releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: SYNC_RESIDENCY_MAX_AGE_MS * NS_PER_MS }));
   },
   sample(request: SampleRequest) {
-    return keepCallerStack(native.sample({ releasable: request.releasable ? 1 : 0 }), glibcBackend.sample).then(toSample);
+    return keepCallerStack(native.sample({ releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: 0 }), glibcBackend.sample).then(
+      toSample,
+    );
   },
   trimSync(request: TrimRequest) {
     return toTrim(native.trimSync({ pad: request.pad }));
