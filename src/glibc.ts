@@ -2,6 +2,8 @@
 // glibc malloc (ptmalloc2). Held-back memory comes from the residency of the arena regions
 // (mincore over [heap] and the thread-arena heaps), not from fordblks: malloc_trim() drops
 // pages but leaves their chunks in the bins, so fordblks does not move when RSS does.
+// The module's own binding: the global `performance` is an accessor, looked up on every sample.
+import { performance } from 'node:perf_hooks';
 import { binding, Layout, nativeBackend, type Fields, type NativeMallinfo, type NativeSample, type NativeTrim } from './binding';
 import { registerBackend } from './backends';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim, SampleRequest, TrimRequest } from './backends/types';

@@ -1,4 +1,6 @@
 // allocatorStats(): one sample of the allocator, the process and V8, in the unified shape.
+// The module's own binding: the global `performance` is an accessor, looked up on every sample.
+import { performance } from 'node:perf_hooks';
 import { backendFor } from './backends';
 import type { BackendSample, SampleRequest } from './backends/types';
 import { clampToProcess } from './clamp';
