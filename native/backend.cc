@@ -88,7 +88,7 @@ TrimResult TakeTrim(const Backend& backend, const Call& call) {
   ReadProcessStatm(call.files.get(), after);
   t.common[CommonTrim::rssBefore] = before.rss;
   t.common[CommonTrim::rssAfter] = after.rss;
-  backend.Gauge(call, t.after);
+  if (backend.GaugeAfter(t.own)) backend.Gauge(call, t.after);
   return t;
 }
 

@@ -390,9 +390,13 @@ ALLOCSTATS_DECLARE_FIELDS(GaugeField, GAUGE_FIELDS);
 // residencyMaxAgeNs: a sample may reuse arena residency this old (0: always measure).
 #define SAMPLE_ARGS(X) X(releasable) X(residencyMaxAgeNs)
 ALLOCSTATS_DECLARE_FIELDS(SampleArg, SAMPLE_ARGS);
-#define TRIM_ARGS(X) X(pad)
+// residencyMaxAgeNs: a trim may start from arena residency this old instead of gauging after.
+#define TRIM_ARGS(X) X(pad) X(residencyMaxAgeNs)
 ALLOCSTATS_DECLARE_FIELDS(TrimArg, TRIM_ARGS);
-ALLOCSTATS_DECLARE_FIELDS(TrimField, ALLOCSTATS_NO_FIELDS);
+// The residency kept from a recent measurement when the trim started (unknown if none was
+// recent enough: then the residency is gauged after the trim instead).
+#define TRIM_FIELDS(X) X(keptMainResident) X(keptThreadResident) X(keptAgeNs)
+ALLOCSTATS_DECLARE_FIELDS(TrimField, TRIM_FIELDS);
 
 double SourceIndex(const char* source) {
   if (source == nullptr) return Source::none;
@@ -489,16 +493,28 @@ class Glibc final : public Backend {
   // few hundred MB), many times malloc_trim() itself: it is gauged once, after the trim, and
   // the residency before is that plus what RSS says the trim released.
   bool GaugeBefore() const override { return false; }
+  // ... unless a measurement recent enough was kept (Trim() reports it): then none is.
 
-  int Trim(const Call& call, Record&) const override {
-    // Residency kept for JS-thread samples stops describing the arenas as pages go back.
+  int Trim(const Call& call, Record& out) const override {
     GlibcState& state = static_cast<GlibcState&>(*call.state);
     {
       std::lock_guard<std::mutex> lock(state.mutex);
+      const GlibcState::Kept& k = state.kept;
+      const double age = NowNs() - k.at;
+      // A recent measurement of arenas that kept their size stands for the residency before:
+      // a trim only gives pages back, and RSS says how many, so no page-table walk is needed.
+      if (k.valid && age <= call.Arg(TrimArg::residencyMaxAgeNs) && k.brk == reinterpret_cast<uintptr_t>(sbrk(0))) {
+        out[TrimField::keptMainResident] = k.mainResident;
+        out[TrimField::keptThreadResident] = k.threadResident;
+        out[TrimField::keptAgeNs] = age;
+      }
+      // It stops describing the arenas as pages go back.
       state.kept.valid = false;
     }
     return Api().mallocTrim(Bytes(call.Arg(TrimArg::pad)));
   }
+
+  bool GaugeAfter(const Record& own) const override { return std::isnan(own.values[TrimField::keptAgeNs]); }
 
   void Extras(Napi::Env env, Napi::Object exports) const override;
 };

@@ -20,17 +20,19 @@ import { integer } from './validate';
 const NS_PER_MS = 1e6;
 
 /**
- * How old the arena residency in a JS-thread sample may be. Measuring it walks the page table
- * of every arena page (a few ns a page: about a millisecond per GiB of arenas, several times
- * the rest of a sample on any heap), while it changes only when pages are first touched or
- * given back. A sync sample reuses a measurement this recent when glibc's arenas have neither
- * grown nor shrunk since and no trim ran (native/glibc.cc checks), and says so in a note; the
- * counters (allocated) are always read afresh. The same bound as jemalloc's epoch interval.
+ * How old the arena residency in a JS-thread sample, or the one a trim starts from, may be.
+ * Measuring it walks the page table of every arena page (a few ns a page: about a millisecond
+ * per GiB of arenas, several times the rest of a sample and several times malloc_trim()
+ * itself), while it changes only when pages are first touched or given back. A sync sample
+ * reuses a measurement this recent when glibc's arenas have neither grown nor shrunk since and
+ * no trim ran (native/glibc.cc checks), and says so in a note; the counters (allocated) are
+ * always read afresh. A trim within this bound of a measurement starts from it and gauges
+ * nothing (the RSS it released says what went). The same bound as jemalloc's epoch interval.
  */
-const SYNC_RESIDENCY_MAX_AGE_MS = 100;
+const RESIDENCY_MAX_AGE_MS = 100;
 // One string for every such sample (the age itself is raw.arenaResidencyAgeMs).
 const REUSED_RESIDENCY_NOTE =
-  `arena residency (resident, heldBack) is reused from a measurement up to ${SYNC_RESIDENCY_MAX_AGE_MS} ms old ` +
+  `arena residency (resident, heldBack) is reused from a measurement up to ${RESIDENCY_MAX_AGE_MS} ms old ` +
   '(raw.arenaResidencyAgeMs says how old): allocatorStatsSync() measures it at most that often while ' +
   "glibc's arenas keep their size and no trim runs; allocated is current";
 let pageSize: number | undefined;
@@ -57,8 +59,8 @@ const SHAPE = {
   ],
   sampleArgs: ['releasable', 'residencyMaxAgeNs'],
   gauge: ['arenasOk', 'mainResident', 'threadResident'],
-  trim: [],
-  trimArgs: ['pad'],
+  trim: ['keptMainResident', 'keptThreadResident', 'keptAgeNs'],
+  trimArgs: ['pad', 'residencyMaxAgeNs'],
 } as const;
 const native = nativeBackend('glibc', SHAPE);
 
@@ -159,12 +161,23 @@ function toSample(sample: GlibcSample): BackendSample {
 const arenaResident = (g: GlibcGauge): number | null =>
   g.arenasOk === 1 && g.mainResident !== null && g.threadResident !== null ? g.mainResident + g.threadResident : null;
 
-function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], never>): BackendTrim {
+function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], (typeof SHAPE.trim)[number]>): BackendTrim {
   const notes: string[] = [];
-  const after = arenaResident(t.after);
-  // Gauged after the trim only (native/glibc.cc says why): before = after + what RSS lost.
   const released = t.rssBefore !== null && t.rssAfter !== null ? Math.max(0, t.rssBefore - t.rssAfter) : null;
-  const before = after !== null && released !== null ? after + released : null;
+  const kept = t.fields;
+  // Either a recent measurement stands for the residency before (after = before less what RSS
+  // lost), or the residency is gauged after the trim (before = after plus what RSS lost):
+  // native/glibc.cc says why only one of the two is measured.
+  const fromKept = kept.keptAgeNs !== null && kept.keptMainResident !== null && kept.keptThreadResident !== null;
+  let before: number | null;
+  let after: number | null;
+  if (fromKept) {
+    before = kept.keptMainResident! + kept.keptThreadResident!;
+    after = released !== null ? Math.max(0, before - released) : null;
+  } else {
+    after = arenaResident(t.after);
+    before = after !== null && released !== null ? after + released : null;
+  }
   let heldBackBefore: number | null = null;
   let heldBackAfter: number | null = null;
   if (after === null || before === null) {
@@ -177,8 +190,11 @@ function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], never>): BackendTrim
   } else {
     heldBackBefore = Math.max(0, before - lastCount.uordblks);
     heldBackAfter = Math.max(0, after - lastCount.uordblks);
+    const residency = fromKept
+      ? `arena residency measured ${(kept.keptAgeNs! / NS_PER_MS).toFixed(1)} ms before the trim (after: less the RSS it released)`
+      : 'arena residency measured after the trim (before: plus the RSS it released)';
     notes.push(
-      'held back before and after: arena residency measured after the trim (before: plus the RSS it released), ' +
+      `held back before and after: ${residency}, ` +
         `less the bytes allocated in arenas as counted by the sample ${Math.round(performance.now() - lastCount.at)} ms earlier`,
     );
   }
@@ -197,7 +213,7 @@ const glibcBackend: Backend = {
   name: 'glibc',
   canTrim: true,
   sampleSync(request: SampleRequest) {
-    return toSample(native.sampleSync({ releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: SYNC_RESIDENCY_MAX_AGE_MS * NS_PER_MS }));
+    return toSample(native.sampleSync({ releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS }));
   },
   sample(request: SampleRequest) {
     return keepCallerStack(native.sample({ releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: 0 }), glibcBackend.sample).then(
@@ -205,10 +221,12 @@ const glibcBackend: Backend = {
     );
   },
   trimSync(request: TrimRequest) {
-    return toTrim(native.trimSync({ pad: request.pad }));
+    return toTrim(native.trimSync({ pad: request.pad, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS }));
   },
   trim(request: TrimRequest) {
-    return keepCallerStack(native.trim({ pad: request.pad }), glibcBackend.trim).then(toTrim);
+    return keepCallerStack(native.trim({ pad: request.pad, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS }), glibcBackend.trim).then(
+      toTrim,
+    );
   },
 };
 

@@ -90,12 +90,20 @@ describe('allocatorStats', () => {
       heldBack: number;
       arena: number;
     }
+    interface PickedTrim {
+      notes: string[];
+      heldBackBefore: number;
+      heldBackAfter: number;
+      released: number;
+    }
     const { value } = await runFixture<{
       pairs: Array<{ first: Picked; second: Picked; sinceFirstMs: number }>;
       afterBound: Picked;
       afterTrim: Picked;
       sinceTrimMs: number;
       afterGrowth: Picked;
+      trimsAfterSample: PickedTrim[];
+      trimLater: PickedTrim;
       async: Picked;
     }>('residency-reuse.js');
     const all = [...value.pairs.flatMap((p) => [p.first, p.second]), value.afterBound, value.afterTrim, value.afterGrowth, value.async];
@@ -115,5 +123,14 @@ describe('allocatorStats', () => {
     expect(value.afterGrowth.age).toBe(0);
     expect(value.afterGrowth.arena).toBeGreaterThan(value.pairs[0].first.arena);
     expect(value.async.age).toBe(0);
+    // A trim right after a sample starts from its residency; a later one gauges it after.
+    const fromSample = value.trimsAfterSample.filter((t) => /arena residency measured [\d.]+ ms before the trim/.test(t.notes.join(' ')));
+    expect(fromSample.length).toBeGreaterThanOrEqual(1);
+    expect(value.trimLater.notes.join(' ')).toMatch(/arena residency measured after the trim/);
+    for (const t of [...value.trimsAfterSample, value.trimLater]) {
+      // Held back drops by at most what RSS says the trim released.
+      expect(t.heldBackAfter).toBeLessThanOrEqual(t.heldBackBefore);
+      expect(t.heldBackBefore - t.heldBackAfter).toBeLessThanOrEqual(t.released);
+    }
   });
 });
