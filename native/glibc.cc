@@ -230,16 +230,22 @@ void MeasureArenas(GlibcState& s, const ProcFiles* files, const Mallinfo* mi, Ar
   out.scans = s.scans;
   s.kept.valid = false;
   if (ok) {
-    s.kept = {true,           NowNs(),          reinterpret_cast<uintptr_t>(sbrk(0)), mi != nullptr, mi != nullptr ? mi->arena : 0,
-              out.mainMapped, out.mainResident, out.threadMapped,                      out.threadResident, out.heaps,
-              out.arenas};
+    GlibcState::Kept& k = s.kept;
+    k.valid = true;
+    k.at = NowNs();
+    k.brk = reinterpret_cast<uintptr_t>(sbrk(0));
+    k.counted = mi != nullptr;
+    k.arena = mi != nullptr ? mi->arena : 0;
+    k.mainMapped = out.mainMapped, k.mainResident = out.mainResident;
+    k.threadMapped = out.threadMapped, k.threadResident = out.threadResident;
+    k.heaps = out.heaps, k.arenas = out.arenas;
   }
 }
 
 // The last measurement, when it is at most `maxAgeNs` old and glibc's arenas have neither
 // grown nor shrunk since (the same break, the same total of arena memory): pages are then
-// only released by a trim (each trim measures afresh) and only added by first touches inside
-// memory glibc already had. Measuring walks the page table of every arena page (a few ns a
+// only released by a trim (which drops the measurement) and only added by first touches
+// inside memory glibc already had. Measuring walks the page table of every arena page (a few ns a
 // page: a millisecond for a GiB), which a JS-thread sample need not repeat many times a second.
 bool ReuseArenas(GlibcState& s, const Mallinfo& mi, double maxAgeNs, ArenaMeasure& out, double& ageNs) {
   if (!(maxAgeNs > 0)) return false;
