@@ -151,10 +151,16 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
 // would walk every free chunk under each arena's lock, stalling every thread that allocates
 // for many times what malloc_trim() itself takes, and allocated barely moves across a trim.
 let lastCount: { uordblks: number; at: number } | null = null;
+const counted = { uordblks: 0, at: 0 };
 
 function toSample(sample: GlibcSample): BackendSample {
   const uordblks = sample.fields.uordblks;
-  if (sample.serving && sample.fields.source && uordblks !== null) lastCount = { uordblks, at: performance.now() };
+  if (sample.serving && sample.fields.source && uordblks !== null) {
+    // One object, updated in place: this runs on every sample.
+    counted.uordblks = uordblks;
+    counted.at = performance.now();
+    lastCount = counted;
+  }
   return { numbers: glibcNumbers(sample), process: sample.process };
 }
 
@@ -209,11 +215,17 @@ function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], (typeof SHAPE.trim)[
   };
 }
 
+// The arguments of a JS-thread sample, built once.
+const SYNC_ARGS = {
+  releasable: { releasable: 1, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS },
+  counters: { releasable: 0, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS },
+} as const;
+
 const glibcBackend: Backend = {
   name: 'glibc',
   canTrim: true,
   sampleSync(request: SampleRequest) {
-    return toSample(native.sampleSync({ releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS }));
+    return toSample(native.sampleSync(request.releasable ? SYNC_ARGS.releasable : SYNC_ARGS.counters));
   },
   sample(request: SampleRequest) {
     return keepCallerStack(native.sample({ releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: 0 }), glibcBackend.sample).then(

@@ -19,7 +19,14 @@ const STATM_NOTE =
   'process.rssFile, rssShmem and swap are null: allocatorStatsSync() reads only /proc/self/statm (rss and rssAnon) ' +
   'to stay cheap on the JS thread; allocatorStats() reads them from /proc/self/status';
 
+// Without options (the usual call) there is nothing to check or build.
+const DEFAULT_REQUESTS: Readonly<Record<'true' | 'false', Readonly<SampleRequest>>> = {
+  true: Object.freeze({ releasable: true }),
+  false: Object.freeze({ releasable: false }),
+};
+
 function request(options: unknown, name: string, releasableByDefault: boolean): SampleRequest {
+  if (options === undefined) return DEFAULT_REQUESTS[releasableByDefault ? 'true' : 'false'];
   const o = optionsObject<StatsOptions>(options, name, OPTIONS);
   return { releasable: optionalBoolean(o.releasable, `${name}.releasable`, releasableByDefault) };
 }
