@@ -88,7 +88,7 @@ TrimResult TakeTrim(const Backend& backend, const Call& call) {
   ReadProcessStatm(call.files.get(), after);
   t.common[CommonTrim::rssBefore] = before.rss;
   t.common[CommonTrim::rssAfter] = after.rss;
-  backend.Gauge(call, t.after);
+  if (backend.GaugeAfter(t.own)) backend.Gauge(call, t.after);
   return t;
 }
 
@@ -151,7 +151,11 @@ const Backend& BackendArg(const Napi::CallbackInfo& info) {
 Call MakeCall(const Napi::CallbackInfo& info, const Backend& backend, size_t index) {
   AddonData& data = Data(info.Env());
   Call call{data.files, index < data.states.size() ? data.states[index] : nullptr, {}};
-  if (info.Length() > 1 && info[1].IsArray()) {
+  // A Float64Array is read in one copy; an array element by element.
+  if (info.Length() > 1 && info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+    Napi::Float64Array args = info[1].As<Napi::Float64Array>();
+    call.args.assign(args.Data(), args.Data() + args.ElementLength());
+  } else if (info.Length() > 1 && info[1].IsArray()) {
     Napi::Array args = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < args.Length(); i++) {
       Napi::Value v = args.Get(i);

@@ -59,6 +59,9 @@ class Backend {
   virtual void Gauge(const Call& call, Record& out) const { Sample(call, out); }
   // Whether to gauge before the trim too (the record's `before` stays unknown otherwise).
   virtual bool GaugeBefore() const { return true; }
+  // Whether to gauge after the trim, given what the trim call reported (the record's `after`
+  // stays unknown otherwise: the trim's own fields then carry what stands for it).
+  virtual bool GaugeAfter(const Record& own) const { return true; }
   // The raw release; `out` is sized to TrimFields(). Returns the allocator's result code.
   virtual int Trim(const Call& call, Record& out) const = 0;
   // A release that must then wait for other threads: Trim()'s work runs under the trim lock,

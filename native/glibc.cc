@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -90,8 +91,23 @@ struct GlibcState : BackendState {
   bool mapsRead = false;  // false: /proc/self/maps was unreadable, so nothing is known
   uintptr_t heapStart = 0;  // start of [heap] (main arena), 0 if there is none
   std::vector<uintptr_t> heaps;
+  // Reused by every measurement, so that a sample mallocs nothing (and leaves no free chunk
+  // behind for the next mallinfo2() walk to count).
   std::vector<unsigned char> scratch;
+  std::vector<HeapInfoPrefix> infos;
+  std::vector<void*> destinations;
+  std::vector<uintptr_t> arenaIds;
   uint64_t scans = 0;
+  // The last residency measurement, kept for JS-thread samples that accept one of bounded age.
+  struct Kept {
+    bool valid = false;
+    double at = 0;  // NowNs() when measured
+    uintptr_t brk = 0;
+    bool counted = false;  // whether `arena` was read (a sample) or not (the gauge after a trim)
+    size_t arena = 0;      // mallinfo.arena then: glibc's total of arena memory
+    double mainMapped = 0, mainResident = 0, threadMapped = 0, threadResident = 0;
+    uint32_t heaps = 0, arenas = 0;
+  } kept;
 };
 
 namespace {
@@ -163,10 +179,11 @@ void Scan(GlibcState& s, const ProcFiles* files) {
 bool MeasureOnce(GlibcState& s, const ProcFiles* files, const Mallinfo* mi, ArenaMeasure& out) {
   // Without the region list (no /proc), "no regions" would read as "nothing resident".
   if (!s.mapsRead) return false;
-  std::vector<HeapInfoPrefix> infos(s.heaps.size());
-  std::vector<void*> destinations(s.heaps.size());
-  for (size_t i = 0; i < s.heaps.size(); i++) destinations[i] = &infos[i];
-  if (!SafeReadMany(files, destinations.data(), s.heaps.data(), sizeof(HeapInfoPrefix), s.heaps.size())) return false;
+  std::vector<HeapInfoPrefix>& infos = s.infos;
+  infos.resize(s.heaps.size());
+  s.destinations.resize(s.heaps.size());
+  for (size_t i = 0; i < s.heaps.size(); i++) s.destinations[i] = &infos[i];
+  if (!SafeReadMany(files, s.destinations.data(), s.heaps.data(), sizeof(HeapInfoPrefix), s.heaps.size())) return false;
   for (size_t i = 0; i < s.heaps.size(); i++) {
     if (!PlausibleHeap(infos[i], s.heaps[i])) return false;
   }
@@ -175,20 +192,22 @@ bool MeasureOnce(GlibcState& s, const ProcFiles* files, const Mallinfo* mi, Aren
   double mainResident = mainMapped > 0 ? ResidentBytes(s.heapStart, brk - s.heapStart, s.scratch) : 0;
   if (mainResident < 0) return false;
   double threadMapped = 0, threadResident = 0;
-  std::unordered_set<uintptr_t> arenas;
+  s.arenaIds.clear();
   for (size_t i = 0; i < s.heaps.size(); i++) {
     double resident = ResidentBytes(s.heaps[i], infos[i].size, s.scratch);
     if (resident < 0) return false;
     threadMapped += static_cast<double>(infos[i].size);
     threadResident += resident;
-    arenas.insert(infos[i].arena);
+    s.arenaIds.push_back(infos[i].arena);
   }
+  std::sort(s.arenaIds.begin(), s.arenaIds.end());
+  const size_t threadArenas = static_cast<size_t>(std::unique(s.arenaIds.begin(), s.arenaIds.end()) - s.arenaIds.begin());
   out.mainMapped = mainMapped;
   out.mainResident = mainResident;
   out.threadMapped = threadMapped;
   out.threadResident = threadResident;
   out.heaps = static_cast<uint32_t>(s.heaps.size());
-  out.arenas = static_cast<uint32_t>(arenas.size()) + (s.heapStart != 0 ? 1 : 0);
+  out.arenas = static_cast<uint32_t>(threadArenas) + (s.heapStart != 0 ? 1 : 0);
   // glibc's total of system memory across arenas; mallinfo() (not 2) wraps at 2^32.
   if (mi == nullptr) return true;
   uint64_t ours = static_cast<uint64_t>(mainMapped + threadMapped);
@@ -209,6 +228,47 @@ void MeasureArenas(GlibcState& s, const ProcFiles* files, const Mallinfo* mi, Ar
   }
   out.ok = ok;
   out.scans = s.scans;
+  s.kept.valid = false;
+  if (ok) {
+    GlibcState::Kept& k = s.kept;
+    k.valid = true;
+    k.at = NowNs();
+    k.brk = reinterpret_cast<uintptr_t>(sbrk(0));
+    k.counted = mi != nullptr;
+    k.arena = mi != nullptr ? mi->arena : 0;
+    k.mainMapped = out.mainMapped, k.mainResident = out.mainResident;
+    k.threadMapped = out.threadMapped, k.threadResident = out.threadResident;
+    k.heaps = out.heaps, k.arenas = out.arenas;
+  }
+}
+
+// The last measurement, when it is at most `maxAgeNs` old and glibc's arenas have neither
+// grown nor shrunk since (the same break, the same total of arena memory): pages are then
+// only released by a trim (which drops the measurement) and only added by first touches
+// inside memory glibc already had. Measuring walks the page table of every arena page (a few ns a
+// page: a millisecond for a GiB), which a JS-thread sample need not repeat many times a second.
+bool ReuseArenas(GlibcState& s, const Mallinfo& mi, double maxAgeNs, ArenaMeasure& out, double& ageNs) {
+  if (!(maxAgeNs > 0)) return false;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  const GlibcState::Kept& k = s.kept;
+  if (!k.valid) return false;
+  const double age = NowNs() - k.at;
+  if (age > maxAgeNs || k.brk != reinterpret_cast<uintptr_t>(sbrk(0))) return false;
+  // mallinfo() (not 2) wraps at 2^32.
+  const size_t mask = strcmp(mi.source, "mallinfo") == 0 ? 0xffffffffu : ~static_cast<size_t>(0);
+  const size_t mapped = static_cast<size_t>(k.mainMapped + k.threadMapped);
+  // Measured after a trim, without glibc's total: the regions must add up to it now.
+  if (((k.counted ? k.arena : mapped) & mask) != (mi.arena & mask)) return false;
+  // Fewer resident bytes than glibc now counts in use: pages were touched since; measure.
+  if (k.mainResident + k.threadResident < static_cast<double>(mi.uordblks)) return false;
+  out.ok = true;
+  out.mainMapped = k.mainMapped, out.mainResident = k.mainResident;
+  out.threadMapped = k.threadMapped, out.threadResident = k.threadResident;
+  out.heaps = k.heaps, out.arenas = k.arenas;
+  out.matchesMallinfo = (mapped & mask) == (mi.arena & mask);
+  out.scans = s.scans;
+  ageNs = age;
+  return true;
 }
 
 std::string MallocInfoXml() {
@@ -328,15 +388,21 @@ ALLOCSTATS_DECLARE_FIELDS(MallinfoRecord, MALLINFO_RECORD);
 
 // mallocInfo: 0 not asked, 1 read (its rows are the record's tail), 2 unavailable.
 #define ARENA_FIELDS(X) X(arenasOk) X(mainMapped) X(mainResident) X(threadMapped) X(threadResident) X(heaps) X(arenas)
-#define SAMPLE_FIELDS(X) MALLINFO_RECORD(X) ARENA_FIELDS(X) X(matches) X(scans) X(mallocInfo)
+// residencyAgeNs: how old the arena residency is (0: measured by this sample).
+#define SAMPLE_FIELDS(X) MALLINFO_RECORD(X) ARENA_FIELDS(X) X(matches) X(scans) X(mallocInfo) X(residencyAgeNs)
 ALLOCSTATS_DECLARE_FIELDS(SampleField, SAMPLE_FIELDS);
 #define GAUGE_FIELDS(X) X(arenasOk) X(mainResident) X(threadResident)
 ALLOCSTATS_DECLARE_FIELDS(GaugeField, GAUGE_FIELDS);
-#define SAMPLE_ARGS(X) X(releasable)
+// residencyMaxAgeNs: a sample may reuse arena residency this old (0: always measure).
+#define SAMPLE_ARGS(X) X(releasable) X(residencyMaxAgeNs)
 ALLOCSTATS_DECLARE_FIELDS(SampleArg, SAMPLE_ARGS);
-#define TRIM_ARGS(X) X(pad)
+// residencyMaxAgeNs: a trim may start from arena residency this old instead of gauging after.
+#define TRIM_ARGS(X) X(pad) X(residencyMaxAgeNs)
 ALLOCSTATS_DECLARE_FIELDS(TrimArg, TRIM_ARGS);
-ALLOCSTATS_DECLARE_FIELDS(TrimField, ALLOCSTATS_NO_FIELDS);
+// The residency kept from a recent measurement when the trim started (unknown if none was
+// recent enough: then the residency is gauged after the trim instead).
+#define TRIM_FIELDS(X) X(keptMainResident) X(keptThreadResident) X(keptAgeNs)
+ALLOCSTATS_DECLARE_FIELDS(TrimField, TRIM_FIELDS);
 
 double SourceIndex(const char* source) {
   if (source == nullptr) return Source::none;
@@ -403,7 +469,11 @@ class Glibc final : public Backend {
     PutMallinfo(&out[0], mi);
     if (!counters) return;
     ArenaMeasure ar;
-    MeasureArenas(state, call.files.get(), &mi, ar);
+    double ageNs = 0;
+    if (!ReuseArenas(state, mi, call.Arg(SampleArg::residencyMaxAgeNs), ar, ageNs)) {
+      MeasureArenas(state, call.files.get(), &mi, ar);
+    }
+    out[SampleField::residencyAgeNs] = ageNs;
     out[SampleField::arenasOk] = ar.ok ? 1 : 0;
     if (ar.ok) {
       out[SampleField::mainMapped] = ar.mainMapped, out[SampleField::mainResident] = ar.mainResident;
@@ -429,8 +499,28 @@ class Glibc final : public Backend {
   // few hundred MB), many times malloc_trim() itself: it is gauged once, after the trim, and
   // the residency before is that plus what RSS says the trim released.
   bool GaugeBefore() const override { return false; }
+  // ... unless a measurement recent enough was kept (Trim() reports it): then none is.
 
-  int Trim(const Call& call, Record&) const override { return Api().mallocTrim(Bytes(call.Arg(TrimArg::pad))); }
+  int Trim(const Call& call, Record& out) const override {
+    GlibcState& state = static_cast<GlibcState&>(*call.state);
+    {
+      std::lock_guard<std::mutex> lock(state.mutex);
+      const GlibcState::Kept& k = state.kept;
+      const double age = NowNs() - k.at;
+      // A recent measurement of arenas that kept their size stands for the residency before:
+      // a trim only gives pages back, and RSS says how many, so no page-table walk is needed.
+      if (k.valid && age <= call.Arg(TrimArg::residencyMaxAgeNs) && k.brk == reinterpret_cast<uintptr_t>(sbrk(0))) {
+        out[TrimField::keptMainResident] = k.mainResident;
+        out[TrimField::keptThreadResident] = k.threadResident;
+        out[TrimField::keptAgeNs] = age;
+      }
+      // It stops describing the arenas as pages go back.
+      state.kept.valid = false;
+    }
+    return Api().mallocTrim(Bytes(call.Arg(TrimArg::pad)));
+  }
+
+  bool GaugeAfter(const Record& own) const override { return std::isnan(own.values[TrimField::keptAgeNs]); }
 
   void Extras(Napi::Env env, Napi::Object exports) const override;
 };

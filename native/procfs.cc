@@ -120,8 +120,16 @@ bool ReadProcessStatm(const ProcFiles* files, ProcessMemory& out) {
 #ifdef __linux__
   char buffer[256];
   if (ReadSmall(files != nullptr ? files->statm() : -1, "/proc/self/statm", buffer, sizeof buffer) == 0) return false;
-  unsigned long long size = 0, resident = 0, shared = 0;
-  if (sscanf(buffer, "%llu %llu %llu", &size, &resident, &shared) != 3) return false;
+  // Three space-separated page counts first; parsed by hand (sscanf cost a tenth of the read).
+  unsigned long long fields[3] = {0, 0, 0};
+  const char* at = buffer;
+  for (unsigned long long& field : fields) {
+    char* end = nullptr;
+    field = strtoull(at, &end, 10);
+    if (end == at) return false;
+    at = end;
+  }
+  const unsigned long long resident = fields[1], shared = fields[2];
   const double page = static_cast<double>(PageSize());
   out.rss = static_cast<double>(resident) * page;
   out.rssAnon = static_cast<double>(resident >= shared ? resident - shared : 0) * page;
@@ -191,12 +199,21 @@ bool SafeReadMany(const ProcFiles* files, void* const* destinations, const uintp
                   size_t count) {
 #ifdef __linux__
   if (count == 0) return true;
-  std::vector<struct iovec> local(count), remote(count);
+  // On the stack for the usual handful of regions: a sample leaves no freed chunk behind.
+  constexpr size_t kOnStack = 32;
+  struct iovec localStack[kOnStack], remoteStack[kOnStack];
+  std::vector<struct iovec> localHeap, remoteHeap;
+  struct iovec* local = localStack;
+  struct iovec* remote = remoteStack;
+  if (count > kOnStack) {
+    localHeap.resize(count), remoteHeap.resize(count);
+    local = localHeap.data(), remote = remoteHeap.data();
+  }
   for (size_t i = 0; i < count; i++) {
     local[i] = {destinations[i], length};
     remote[i] = {reinterpret_cast<void*>(sources[i]), length};
   }
-  ssize_t n = process_vm_readv(files != nullptr ? files->pid() : getpid(), local.data(), count, remote.data(), count, 0);
+  ssize_t n = process_vm_readv(files != nullptr ? files->pid() : getpid(), local, count, remote, count, 0);
   if (n == static_cast<ssize_t>(length * count)) return true;
   if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return false;
   // process_vm_readv can be filtered out (seccomp); /proc/self/mem fails cleanly too.

@@ -1,6 +1,8 @@
 'use strict';
 // Core benchmarks, each in a fresh process (node scripts/bench-core.js <case>):
-//   cost   median cost per call of allocatorStatsSync() vs process.memoryUsage(), same process
+//   cost   median cost per call of allocatorStatsSync() vs process.memoryUsage(), same process:
+//          back to back (a JS-thread sample may reuse glibc arena residency up to 100 ms old),
+//          and one call every 120 ms (residency measured by every call); then where the time goes
 //   stall  on a main-arena heap with many small free chunks, while the JS thread allocates
 //          small Buffers as a server does: the longest JS-thread stall and the wall time of
 //          await trim() and await allocatorStats(), against the bare malloc_trim(0) and
@@ -22,20 +24,36 @@ const TARGET = { statsCost: 2, trimStall: 1.25, trimWall: 2, statsStall: 1.25 };
 const FREE_CHUNKS = Number(process.env.BENCH_FREE_CHUNKS || 600000);
 
 const ratio = (x, base) => `${(x / base).toFixed(2)}x`;
+const FLOOR = 'scheduling floor: async addon call, no allocator work (threadpool)';
+const AFTER_SAMPLE = 'await trim() within 100 ms of a sample';
 
-function cost() {
+// The native glibc sample's arguments, encoded by the names the addon exports.
+function glibcSampleArgs(values) {
+  const wire = binding.wire.backends.find((b) => b.name === 'glibc');
+  return wire.sampleArgs.map((name) => values[name] ?? NaN);
+}
+
+async function cost() {
   const glibcIndex = binding.wire.backends.findIndex((b) => b.name === 'glibc');
   const buffer = new Float64Array(4096);
+  const reuse = glibcSampleArgs({ releasable: 0, residencyMaxAgeNs: 100e6 });
+  const measure = glibcSampleArgs({ releasable: 0, residencyMaxAgeNs: 0 });
+  const v8 = require('node:v8');
   const rounds = 31;
   const calls = 200;
+  const SYNC = 'allocatorStatsSync()';
+  const NATIVE_REUSED = '  of which: native sample, residency reused (statm, mallinfo2)';
+  const V8_FIGURES = '  of which: v8 figures (memoryUsage + getHeapStatistics)';
   const cases = {
     'process.memoryUsage()': () => process.memoryUsage(),
-    'allocatorStatsSync()': () => a.allocatorStatsSync(),
+    [SYNC]: () => a.allocatorStatsSync(),
     'allocatorStatsSync({ releasable: true })': () => a.allocatorStatsSync({ releasable: true }),
-    '  of which: native sample (statm, mallinfo2, residency)': () => binding.sampleSync(glibcIndex, [0], buffer),
-    '  of which: v8 figures (memoryUsage + getHeapStatistics)': () => {
+    [NATIVE_REUSED]: () => binding.sampleSync(glibcIndex, reuse, buffer),
+    '  native sample, residency measured (statm, mallinfo2, mincore over the arenas)': () => binding.sampleSync(glibcIndex, measure, buffer),
+    '  of which: bare mallinfo2()': () => binding.glibcMallinfoSync(),
+    [V8_FIGURES]: () => {
       process.memoryUsage();
-      require('node:v8').getHeapStatistics();
+      v8.getHeapStatistics();
     },
   };
   const results = {};
@@ -50,9 +68,34 @@ function cost() {
   console.log('|---|---|---|');
   for (const name of Object.keys(cases)) {
     const m = median(results[name]);
-    const note = name === 'allocatorStatsSync()' ? ` (target <= ${TARGET.statsCost}x)` : name === 'process.memoryUsage()' ? ' (baseline)' : '';
+    const note = name === SYNC ? ` (target <= ${TARGET.statsCost}x)` : name === 'process.memoryUsage()' ? ' (baseline)' : '';
     console.log(`| ${name} | ${(m / 1000).toFixed(1)} us | ${ratio(m, base)}${note} |`);
   }
+  const rest = median(results[SYNC]) - median(results[NATIVE_REUSED]) - median(results[V8_FIGURES]);
+  console.log(`|   of which: the rest (validation, decoding, clamp, notes, objects, their GC) | ${(rest / 1000).toFixed(1)} us | ${ratio(rest, base)} |`);
+
+  // One call every 120 ms, past the bound on reused residency: what an occasional caller
+  // (a metrics scrape, a health check) pays. Each figure is one call, so more trials.
+  const sparse = { base: [], sync: [] };
+  const trials = 41;
+  for (let i = 0; i < trials; i++) {
+    await new Promise((r) => setTimeout(r, 120));
+    const order = i % 2 ? ['sync', 'base'] : ['base', 'sync'];
+    for (const which of order) {
+      const t = process.hrtime.bigint();
+      const s = which === 'base' ? process.memoryUsage() : a.allocatorStatsSync();
+      sparse[which].push(Number(process.hrtime.bigint() - t));
+      if (which === 'sync' && a.detectAllocator().name === 'glibc' && s.raw.arenaResidencyAgeMs !== 0) {
+        throw new Error('a sparse sample reused residency: the bench no longer measures what it says');
+      }
+    }
+  }
+  const sparseBase = median(sparse.base);
+  console.log(`one call every 120 ms (glibc arena residency measured by every call), median of ${trials}`);
+  console.log('| call | per call | vs process.memoryUsage() |');
+  console.log('|---|---|---|');
+  console.log(`| process.memoryUsage() | ${(sparseBase / 1000).toFixed(1)} us | 1.00x (baseline) |`);
+  console.log(`| ${SYNC} | ${(median(sparse.sync) / 1000).toFixed(1)} us | ${ratio(median(sparse.sync), sparseBase)} |`);
 }
 
 // Longest gap between ticks of an allocating 1 ms interval while `op` runs, and how long `op` took.
@@ -116,11 +159,19 @@ async function stall() {
   // Warm the library's one-time work (detection, region scan) so that this measures the steady state.
   await a.allocatorStats();
   const trials = 9;
+  // A threadpool round trip through the addon that does no allocator work: a sample of a
+  // backend that does not serve malloc() (it reads /proc/self/status and returns).
+  const idle = binding.wire.backends.findIndex((b) => b.name !== a.detectAllocator().name);
+  const trimInside = [];
   const rows = [
     // The noise floor of this machine: the same timer with nothing blocking it.
     ['idle (await 10 ms sleep)', () => new Promise((r) => setTimeout(r, 10))],
+    [FLOOR, () => binding.sample(idle, [])],
     ['bare malloc_trim(0) (threadpool)', () => binding.glibcMallocTrim()],
-    ['await trim()', () => a.trim()],
+    ['await trim()', () => a.trim().then((t) => trimInside.push(t.durationMs))],
+    // As the auto-trimmer and a dashboard do: a sample decides, the trim follows within
+    // 100 ms and starts from the residency that sample measured instead of gauging it again.
+    [AFTER_SAMPLE, () => a.trim(), () => a.allocatorStats({ releasable: false })],
     ['bare mallinfo2() (threadpool)', () => binding.glibcMallinfo()],
     ['await allocatorStats()', () => a.allocatorStats()],
     ['await allocatorStats({ releasable: false })', () => a.allocatorStats({ releasable: false })],
@@ -128,7 +179,8 @@ async function stall() {
   const samples = {};
   // Interleaved: each trial runs every row once, so noise hits all rows alike.
   for (let i = 0; i < trials; i++) {
-    for (const [name, op] of rows) {
+    for (const [name, op, before] of rows) {
+      if (before) await before();
       const r = await stallOf(op);
       (samples[name] ??= { stall: [], took: [] }).stall.push(r.stall);
       samples[name].took.push(r.took);
@@ -142,10 +194,19 @@ async function stall() {
     results,
     {
       'await trim()': ['bare malloc_trim(0) (threadpool)', TARGET.trimStall, TARGET.trimWall],
+      [AFTER_SAMPLE]: ['bare malloc_trim(0) (threadpool)', TARGET.trimStall, TARGET.trimWall],
       'await allocatorStats()': ['bare mallinfo2() (threadpool)', TARGET.statsStall],
       'await allocatorStats({ releasable: false })': ['bare mallinfo2() (threadpool)', TARGET.statsStall],
     },
   );
+  // What is left once the threadpool round trip both pay is taken out: the work itself.
+  const floor = results[FLOOR].took;
+  const bare = results['bare malloc_trim(0) (threadpool)'].took;
+  const beyond = (x) => `${(x - floor).toFixed(2)} ms (${ratio(Math.max(x - floor, 0), Math.max(bare - floor, 0.001))})`;
+  console.log(`wall beyond the scheduling floor (${floor.toFixed(2)} ms): bare malloc_trim(0) ${(bare - floor).toFixed(2)} ms, ` +
+    `await trim() ${beyond(results['await trim()'].took)}, ${AFTER_SAMPLE} ${beyond(results[AFTER_SAMPLE].took)}; ` +
+    `malloc_trim(0) inside trim() ${median(trimInside).toFixed(2)} ms; the rest is statm twice and, without a recent sample, ` +
+    'the arena residency gauged after the trim');
   if (kept.length === 0) collect();
 }
 

@@ -89,10 +89,11 @@ export interface NativeBinding {
 
   wire: NativeWire;
   /** Writes into `out` when it is long enough and returns how many values it wrote. */
-  sampleSync(backend: number, args: number[], out?: Float64Array): Float64Array | number;
-  sample(backend: number, args: number[]): Promise<Float64Array>;
-  trimSync(backend: number, args: number[]): Float64Array;
-  trim(backend: number, args: number[]): Promise<Float64Array>;
+  /** `args` are read during the call (copied before any threadpool work starts). */
+  sampleSync(backend: number, args: number[] | Float64Array, out?: Float64Array): Float64Array | number;
+  sample(backend: number, args: number[] | Float64Array): Promise<Float64Array>;
+  trimSync(backend: number, args: number[] | Float64Array): Float64Array;
+  trim(backend: number, args: number[] | Float64Array): Promise<Float64Array>;
 
   glibcInfo(): NativeGlibcInfo;
   glibcWire: { mallinfo: string[]; mallinfoSources: string[]; mallocInfoRow: string[]; mallocInfoRowKinds: string[] };
@@ -199,13 +200,24 @@ export class Layout<N extends string> {
       if (i < 0) throw new Error(`the native ${record} record has no field ${name}: the addon and lib/ are from different builds`);
       return i;
     });
+    this.decode = this.compile();
   }
 
-  // Runs on every sample: plain loops, no iterators.
-  decode(values: Float64Array, offset = 0): Fields<N> {
-    const out = {} as Record<N, number | null>;
-    for (let k = 0; k < this.names.length; k++) out[this.names[k]] = known(values[offset + this.indices[k]]);
-    return out;
+  /**
+   * Runs on every sample. Compiled once per record into one object literal, so that every
+   * decoded record has the same shape from the start: filled key by key, a record of a few
+   * dozen fields went through as many hidden-class transitions (or a dictionary) per sample
+   * and cost more than the native sample itself.
+   */
+  readonly decode: (values: Float64Array, offset?: number) => Fields<N>;
+
+  private compile(): (values: Float64Array, offset?: number) => Fields<N> {
+    const body = this.names.map((name, k) => `${JSON.stringify(name)}: known(v[o + ${this.indices[k]}])`).join(', ');
+    // The names are the reader's own constants, each also found among the addon's names.
+    const make = new Function('known', `return function decode(v, o = 0) { return { ${body} }; };`) as (
+      k: typeof known,
+    ) => (values: Float64Array, offset?: number) => Fields<N>;
+    return make(known);
   }
 
   /** Arguments in the order the addon declares them. */
@@ -213,6 +225,19 @@ export class Layout<N extends string> {
     const out = new Array<number>(this.size).fill(NaN);
     for (let k = 0; k < this.names.length; k++) out[this.indices[k]] = values[this.names[k]];
     return out;
+  }
+
+  /**
+   * encode() into one Float64Array that every call reuses: the addon copies its arguments
+   * during the call, and an array per call would cost an allocation (and, for a typed array,
+   * a malloc'd backing store freed by a later GC) on every sample.
+   */
+  encoder(): (values: { readonly [K in N]: number }) => Float64Array {
+    const out = new Float64Array(this.size).fill(NaN);
+    return (values) => {
+      for (let k = 0; k < this.names.length; k++) out[this.indices[k]] = values[this.names[k]];
+      return out;
+    };
   }
 }
 
@@ -275,17 +300,19 @@ export function nativeBackend<S extends string, SA extends string, G extends str
   const wire = binding.wire.backends[index];
   const sample = new Layout(`${name} sample`, wire.sample, shape.sample);
   const sampleArgs = new Layout(`${name} sample arguments`, wire.sampleArgs, shape.sampleArgs);
+  const encodeSampleArgs = sampleArgs.encoder();
   const gauge = new Layout(`${name} gauge`, wire.gauge, shape.gauge);
   const trim = new Layout(`${name} trim`, wire.trim, shape.trim);
   const trimArgs = new Layout(`${name} trim arguments`, wire.trimArgs, shape.trimArgs);
-  const decodeSample = (v: Float64Array): NativeSample<S> => {
+  // `length`: how much of `v` the sample filled (a sync sample fills the front of a reused buffer).
+  const decodeSample = (v: Float64Array, length = v.length): NativeSample<S> => {
     const c = commonSample.decode(v);
     return {
       serving: c.serving === 1,
       costNs: c.costNs ?? 0,
       process: { rss: c.rss, rssAnon: c.rssAnon, rssFile: c.rssFile, rssShmem: c.rssShmem, swap: c.swap },
       fields: sample.decode(v, commonSample.size),
-      tail: v.length > commonSample.size + sample.size ? v.subarray(commonSample.size + sample.size) : NO_TAIL,
+      tail: length > commonSample.size + sample.size ? v.subarray(commonSample.size + sample.size, length) : NO_TAIL,
     };
   };
   const decodeTrim = (v: Float64Array): NativeTrim<G, T> => {
@@ -306,10 +333,10 @@ export function nativeBackend<S extends string, SA extends string, G extends str
   const buffer = new Float64Array(commonSample.size + sample.size + SAMPLE_TAIL_ROOM);
   return {
     sampleSync: (args) => {
-      const r = binding.sampleSync(index, sampleArgs.encode(args), buffer);
-      return decodeSample(typeof r === 'number' ? buffer.subarray(0, r) : r);
+      const r = binding.sampleSync(index, encodeSampleArgs(args), buffer);
+      return typeof r === 'number' ? decodeSample(buffer, r) : decodeSample(r);
     },
-    sample: (args) => binding.sample(index, sampleArgs.encode(args)).then(decodeSample),
+    sample: (args) => binding.sample(index, sampleArgs.encode(args)).then((v) => decodeSample(v)),
     trimSync: (args) => decodeTrim(binding.trimSync(index, trimArgs.encode(args))),
     trim: (args) => binding.trim(index, trimArgs.encode(args)).then(decodeTrim),
   };

@@ -2,6 +2,8 @@
 // glibc malloc (ptmalloc2). Held-back memory comes from the residency of the arena regions
 // (mincore over [heap] and the thread-arena heaps), not from fordblks: malloc_trim() drops
 // pages but leaves their chunks in the bins, so fordblks does not move when RSS does.
+// The module's own binding: the global `performance` is an accessor, looked up on every sample.
+import { performance } from 'node:perf_hooks';
 import { binding, Layout, nativeBackend, type Fields, type NativeMallinfo, type NativeSample, type NativeTrim } from './binding';
 import { registerBackend } from './backends';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim, SampleRequest, TrimRequest } from './backends/types';
@@ -16,6 +18,23 @@ import { integer } from './validate';
 // ---- Numbers: what the native records mean ----
 
 const NS_PER_MS = 1e6;
+
+/**
+ * How old the arena residency in a JS-thread sample, or the one a trim starts from, may be.
+ * Measuring it walks the page table of every arena page (a few ns a page: about a millisecond
+ * per GiB of arenas, several times the rest of a sample and several times malloc_trim()
+ * itself), while it changes only when pages are first touched or given back. A sync sample
+ * reuses a measurement this recent when glibc's arenas have neither grown nor shrunk since and
+ * no trim ran (native/glibc.cc checks), and says so in a note; the counters (allocated) are
+ * always read afresh. A trim within this bound of a measurement starts from it and gauges
+ * nothing (the RSS it released says what went). The same bound as jemalloc's epoch interval.
+ */
+const RESIDENCY_MAX_AGE_MS = 100;
+// One string for every such sample (the age itself is raw.arenaResidencyAgeMs).
+const REUSED_RESIDENCY_NOTE =
+  `arena residency (resident, heldBack) is reused from a measurement up to ${RESIDENCY_MAX_AGE_MS} ms old ` +
+  '(raw.arenaResidencyAgeMs says how old): allocatorStatsSync() measures it at most that often while ' +
+  "glibc's arenas keep their size and no trim runs; allocated is current";
 let pageSize: number | undefined;
 const page = (): number => (pageSize ??= binding.glibcInfo().pageSize);
 
@@ -36,11 +55,12 @@ const SHAPE = {
     'matches',
     'scans',
     'mallocInfo',
+    'residencyAgeNs',
   ],
-  sampleArgs: ['releasable'],
+  sampleArgs: ['releasable', 'residencyMaxAgeNs'],
   gauge: ['arenasOk', 'mainResident', 'threadResident'],
-  trim: [],
-  trimArgs: ['pad'],
+  trim: ['keptMainResident', 'keptThreadResident', 'keptAgeNs'],
+  trimArgs: ['pad', 'residencyMaxAgeNs'],
 } as const;
 const native = nativeBackend('glibc', SHAPE);
 
@@ -58,8 +78,20 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
     notes.push('glibc malloc does not serve malloc() in this process: its counters are not reported');
     return { allocated: null, resident: null, heldBack: null, releasable: null, mapped: null, raw: {}, notes };
   }
-  const raw: Record<string, RawValue> = { source: SOURCES[source] ?? 'mallinfo2' };
-  for (const field of MALLINFO_FIELDS) raw[field] = v[field];
+  // One literal rather than key by key: this runs on every sample.
+  const raw: Record<string, RawValue> = {
+    source: SOURCES[source] ?? 'mallinfo2',
+    arena: v.arena,
+    ordblks: v.ordblks,
+    smblks: v.smblks,
+    hblks: v.hblks,
+    hblkhd: v.hblkhd,
+    usmblks: v.usmblks,
+    fsmblks: v.fsmblks,
+    uordblks: v.uordblks,
+    fordblks: v.fordblks,
+    keepcost: v.keepcost,
+  } satisfies Record<'source' | (typeof MALLINFO_FIELDS)[number], RawValue>;
   if (SOURCES[source] === 'mallinfo') notes.push('mallinfo2() is missing (glibc < 2.33): mallinfo() counters wrap past 4 GiB');
   const uordblks = v.uordblks;
   const hblkhd = v.hblkhd;
@@ -79,6 +111,9 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   raw.arenas = v.arenas;
   raw.threadArenaHeaps = v.heaps;
   raw.regionScans = v.scans;
+  const residencyAgeMs = (v.residencyAgeNs ?? 0) / NS_PER_MS;
+  raw.arenaResidencyAgeMs = residencyAgeMs;
+  if (residencyAgeMs > 0) notes.push(REUSED_RESIDENCY_NOTE);
   if (v.matches !== 1) {
     notes.push(
       'arena regions found in /proc/self/maps do not add up to mallinfo.arena ' +
@@ -116,22 +151,39 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
 // would walk every free chunk under each arena's lock, stalling every thread that allocates
 // for many times what malloc_trim() itself takes, and allocated barely moves across a trim.
 let lastCount: { uordblks: number; at: number } | null = null;
+const counted = { uordblks: 0, at: 0 };
 
 function toSample(sample: GlibcSample): BackendSample {
   const uordblks = sample.fields.uordblks;
-  if (sample.serving && sample.fields.source && uordblks !== null) lastCount = { uordblks, at: performance.now() };
+  if (sample.serving && sample.fields.source && uordblks !== null) {
+    // One object, updated in place: this runs on every sample.
+    counted.uordblks = uordblks;
+    counted.at = performance.now();
+    lastCount = counted;
+  }
   return { numbers: glibcNumbers(sample), process: sample.process };
 }
 
 const arenaResident = (g: GlibcGauge): number | null =>
   g.arenasOk === 1 && g.mainResident !== null && g.threadResident !== null ? g.mainResident + g.threadResident : null;
 
-function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], never>): BackendTrim {
+function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], (typeof SHAPE.trim)[number]>): BackendTrim {
   const notes: string[] = [];
-  const after = arenaResident(t.after);
-  // Gauged after the trim only (native/glibc.cc says why): before = after + what RSS lost.
   const released = t.rssBefore !== null && t.rssAfter !== null ? Math.max(0, t.rssBefore - t.rssAfter) : null;
-  const before = after !== null && released !== null ? after + released : null;
+  const kept = t.fields;
+  // Either a recent measurement stands for the residency before (after = before less what RSS
+  // lost), or the residency is gauged after the trim (before = after plus what RSS lost):
+  // native/glibc.cc says why only one of the two is measured.
+  const fromKept = kept.keptAgeNs !== null && kept.keptMainResident !== null && kept.keptThreadResident !== null;
+  let before: number | null;
+  let after: number | null;
+  if (fromKept) {
+    before = kept.keptMainResident! + kept.keptThreadResident!;
+    after = released !== null ? Math.max(0, before - released) : null;
+  } else {
+    after = arenaResident(t.after);
+    before = after !== null && released !== null ? after + released : null;
+  }
   let heldBackBefore: number | null = null;
   let heldBackAfter: number | null = null;
   if (after === null || before === null) {
@@ -144,8 +196,11 @@ function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], never>): BackendTrim
   } else {
     heldBackBefore = Math.max(0, before - lastCount.uordblks);
     heldBackAfter = Math.max(0, after - lastCount.uordblks);
+    const residency = fromKept
+      ? `arena residency measured ${(kept.keptAgeNs! / NS_PER_MS).toFixed(1)} ms before the trim (after: less the RSS it released)`
+      : 'arena residency measured after the trim (before: plus the RSS it released)';
     notes.push(
-      'held back before and after: arena residency measured after the trim (before: plus the RSS it released), ' +
+      `held back before and after: ${residency}, ` +
         `less the bytes allocated in arenas as counted by the sample ${Math.round(performance.now() - lastCount.at)} ms earlier`,
     );
   }
@@ -160,20 +215,30 @@ function toTrim(t: NativeTrim<(typeof SHAPE.gauge)[number], never>): BackendTrim
   };
 }
 
+// The arguments of a JS-thread sample, built once.
+const SYNC_ARGS = {
+  releasable: { releasable: 1, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS },
+  counters: { releasable: 0, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS },
+} as const;
+
 const glibcBackend: Backend = {
   name: 'glibc',
   canTrim: true,
   sampleSync(request: SampleRequest) {
-    return toSample(native.sampleSync({ releasable: request.releasable ? 1 : 0 }));
+    return toSample(native.sampleSync(request.releasable ? SYNC_ARGS.releasable : SYNC_ARGS.counters));
   },
   sample(request: SampleRequest) {
-    return keepCallerStack(native.sample({ releasable: request.releasable ? 1 : 0 }), glibcBackend.sample).then(toSample);
+    return keepCallerStack(native.sample({ releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: 0 }), glibcBackend.sample).then(
+      toSample,
+    );
   },
   trimSync(request: TrimRequest) {
-    return toTrim(native.trimSync({ pad: request.pad }));
+    return toTrim(native.trimSync({ pad: request.pad, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS }));
   },
   trim(request: TrimRequest) {
-    return keepCallerStack(native.trim({ pad: request.pad }), glibcBackend.trim).then(toTrim);
+    return keepCallerStack(native.trim({ pad: request.pad, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS }), glibcBackend.trim).then(
+      toTrim,
+    );
   },
 };
 

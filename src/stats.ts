@@ -1,4 +1,6 @@
 // allocatorStats(): one sample of the allocator, the process and V8, in the unified shape.
+// The module's own binding: the global `performance` is an accessor, looked up on every sample.
+import { performance } from 'node:perf_hooks';
 import { backendFor } from './backends';
 import type { BackendSample, SampleRequest } from './backends/types';
 import { clampToProcess } from './clamp';
@@ -17,16 +19,27 @@ const STATM_NOTE =
   'process.rssFile, rssShmem and swap are null: allocatorStatsSync() reads only /proc/self/statm (rss and rssAnon) ' +
   'to stay cheap on the JS thread; allocatorStats() reads them from /proc/self/status';
 
+// Without options (the usual call) there is nothing to check or build.
+const DEFAULT_REQUESTS: Readonly<Record<'true' | 'false', Readonly<SampleRequest>>> = {
+  true: Object.freeze({ releasable: true }),
+  false: Object.freeze({ releasable: false }),
+};
+
 function request(options: unknown, name: string, releasableByDefault: boolean): SampleRequest {
+  if (options === undefined) return DEFAULT_REQUESTS[releasableByDefault ? 'true' : 'false'];
   const o = optionsObject<StatsOptions>(options, name, OPTIONS);
   return { releasable: optionalBoolean(o.releasable, `${name}.releasable`, releasableByDefault) };
 }
 
 function assemble(sample: BackendSample, started: number, time: number): MemoryStats {
   const v8 = v8Memory();
-  const n = { ...sample.numbers, ...clampToProcess(sample.numbers, sample.process, v8.memory) };
+  // Read field by field: spreading these objects into a new one made V8 derive fresh hidden
+  // classes on every sample, which outlived scavenges and made each sample cost several times more.
+  const n = clampToProcess(sample.numbers, sample.process, v8.memory);
   const identity = allocatorIdentity();
-  const notes = [...sample.numbers.notes, ...n.notes];
+  // The sample's notes are its own (a fresh array per sample): the clamp's follow them.
+  const notes = sample.numbers.notes;
+  if (n.notes.length > 0) notes.push(...n.notes);
   if (n.releasable !== null && n.heldBack !== null && n.heldBack - n.releasable > 0 && n.heldBack > 0) {
     const frag = n.heldBack - n.releasable;
     if (frag / n.heldBack > 0.25 && frag > 16 * 1024 * 1024) {
@@ -42,11 +55,11 @@ function assemble(sample: BackendSample, started: number, time: number): MemoryS
     heldBack: n.heldBack,
     heldBackRatio: n.heldBack !== null && n.resident ? n.heldBack / n.resident : n.heldBack === null ? null : 0,
     releasable: n.releasable,
-    mapped: n.mapped,
+    mapped: sample.numbers.mapped,
     process: sample.process,
     v8: v8.memory,
     costMs: performance.now() - started,
-    raw: n.raw,
+    raw: sample.numbers.raw,
     notes,
   };
 }

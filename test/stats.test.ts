@@ -80,4 +80,57 @@ describe('allocatorStats', () => {
     expect(s.heldBack).not.toBeNull();
     expect(allocatorStatsSync({ releasable: false }).releasable).toBeNull();
   });
+
+  test('a sync sample reuses glibc arena residency at most 100 ms old, and says so; trims and growth make it measure', async () => {
+    interface Picked {
+      age: number;
+      reusedNote: boolean;
+      resident: number;
+      allocated: number;
+      heldBack: number;
+      arena: number;
+    }
+    interface PickedTrim {
+      notes: string[];
+      heldBackBefore: number;
+      heldBackAfter: number;
+      released: number;
+    }
+    const { value } = await runFixture<{
+      pairs: Array<{ first: Picked; second: Picked; sinceFirstMs: number }>;
+      afterBound: Picked;
+      afterTrim: Picked;
+      sinceTrimMs: number;
+      afterGrowth: Picked;
+      trimsAfterSample: PickedTrim[];
+      trimLater: PickedTrim;
+      async: Picked;
+    }>('residency-reuse.js');
+    const all = [...value.pairs.flatMap((p) => [p.first, p.second]), value.afterBound, value.afterTrim, value.afterGrowth, value.async];
+    for (const s of all) {
+      // The note is there exactly when the residency was reused, and the age within the bound.
+      expect(s.reusedNote).toBe(s.age > 0);
+      expect(s.age).toBeGreaterThanOrEqual(0);
+      expect(s.age).toBeLessThanOrEqual(100);
+      expect(s.heldBack).toBe(s.resident - s.allocated);
+    }
+    // Back to back, most second samples reuse the first one's measurement (unless the arenas
+    // changed size in between).
+    expect(value.pairs.filter((p) => p.second.age > 0).length).toBeGreaterThanOrEqual(10);
+    expect(value.afterBound.age).toBe(0);
+    // Measured by the trim or after it, never before it.
+    expect(value.afterTrim.age).toBeLessThanOrEqual(value.sinceTrimMs);
+    expect(value.afterGrowth.age).toBe(0);
+    expect(value.afterGrowth.arena).toBeGreaterThan(value.pairs[0].first.arena);
+    expect(value.async.age).toBe(0);
+    // A trim right after a sample starts from its residency; a later one gauges it after.
+    const fromSample = value.trimsAfterSample.filter((t) => /arena residency measured [\d.]+ ms before the trim/.test(t.notes.join(' ')));
+    expect(fromSample.length).toBeGreaterThanOrEqual(1);
+    expect(value.trimLater.notes.join(' ')).toMatch(/arena residency measured after the trim/);
+    for (const t of [...value.trimsAfterSample, value.trimLater]) {
+      // Held back drops by at most what RSS says the trim released.
+      expect(t.heldBackAfter).toBeLessThanOrEqual(t.heldBackBefore);
+      expect(t.heldBackBefore - t.heldBackAfter).toBeLessThanOrEqual(t.released);
+    }
+  });
 });
