@@ -2,7 +2,7 @@
 // under each real allocator: every input either works or gets an Error with a stable code, no
 // call crashes the process, and none hangs. The seed is printed with any failure to replay it.
 import { runFixture } from './fixture';
-import { ALLOCATOR_LIBRARIES, findLibrary, testIf } from './helpers';
+import { allocatorCases, testIf } from './helpers';
 
 const RUNS_PER_FUNCTION = 3000;
 const HANG_LIMIT_MS = 120_000;
@@ -14,13 +14,7 @@ interface FuzzReport {
   failures: Array<{ label: string; counterexample: string; error: string }>;
 }
 
-const allocators: Array<[string, string | null, boolean]> = [
-  ['glibc', null, true],
-  ...(['jemalloc', 'tcmalloc', 'mimalloc'] as const).map((name): [string, string | null, boolean] => {
-    const lib = findLibrary(ALLOCATOR_LIBRARIES[name]);
-    return [name, lib, lib !== null];
-  }),
-];
+const allocators = allocatorCases();
 
 describe.each(allocators)('fuzzed arguments under %s', (name, preload, available) => {
   testIf(available, `${name} is not installed`)('every call succeeds or fails with a coded error; no crash, no hang', async () => {

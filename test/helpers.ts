@@ -26,6 +26,18 @@ export function findLibrary(file: string): string | null {
   return null;
 }
 
+/**
+ * One case per allocator for describe.each: glibc (nothing preloaded), then every preloaded
+ * allocator of the registry as [name, its library or null, whether this machine has it].
+ */
+export function allocatorCases(): Array<[string, string | null, boolean]> {
+  const preloaded = Object.entries(ALLOCATOR_LIBRARIES).map(([name, file]): [string, string | null, boolean] => {
+    const lib = findLibrary(file);
+    return [name, lib, lib !== null];
+  });
+  return [['glibc', null, true], ...preloaded];
+}
+
 export const requireAll = process.env.ALLOCATOR_STATS_REQUIRE_ALL === '1';
 
 /**

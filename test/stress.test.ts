@@ -2,7 +2,7 @@
 // and 8 threads of mixed calls whose second batch must not grow memory beyond a bound once the
 // first has warmed up. Each run has a time limit that fails a deadlock or a convoy.
 import { lastJson, runFixture } from './fixture';
-import { ALLOCATOR_LIBRARIES, findLibrary, MiB, testIf } from './helpers';
+import { allocatorCases, MiB, testIf } from './helpers';
 
 const HANG_LIMIT_MS = 60_000;
 
@@ -15,12 +15,7 @@ interface StressReport {
   seconds: number;
 }
 
-const STRESSED = ['glibc', 'jemalloc', 'tcmalloc', 'mimalloc'] as const;
-const allocators = STRESSED.map((name): [string, string | null, boolean] => {
-  if (name === 'glibc') return [name, null, true];
-  const lib = findLibrary(ALLOCATOR_LIBRARIES[name]);
-  return [name, lib, lib !== null];
-});
+const allocators = allocatorCases();
 
 describe.each(allocators)('under %s', (name, preload, available) => {
   testIf(available, `${name} is not installed`)('4 threads trimming at once, 100 trims each, finish without error or deadlock', async () => {

@@ -2,7 +2,7 @@
 // the threadpool, and process.exit() with work in flight, under every real allocator. Neither
 // may abort the process (std::terminate from an unthrowable Napi::Error) nor hang it.
 import { lastJson, runFixture, type FixtureRun } from './fixture';
-import { ALLOCATOR_LIBRARIES, findLibrary, testIf } from './helpers';
+import { allocatorCases, testIf } from './helpers';
 
 // A hang is failed by these limits; they are sized for a loaded 2-core machine.
 const TERMINATE_LIMIT_MS = 150_000;
@@ -24,13 +24,7 @@ describe('worker terminate()', () => {
   }, TERMINATE_LIMIT_MS + 10_000);
 });
 
-const allocators: Array<[string, string | null, boolean]> = [
-  ['glibc', null, true],
-  ...(['jemalloc', 'tcmalloc', 'mimalloc'] as const).map((name): [string, string | null, boolean] => {
-    const lib = findLibrary(ALLOCATOR_LIBRARIES[name]);
-    return [name, lib, lib !== null];
-  }),
-];
+const allocators = allocatorCases();
 
 describe.each(allocators)('process.exit() with async work in flight under %s', (name, preload, available) => {
   testIf(available, `${name} is not installed`)('exits promptly with code 0, work on the main thread and in two workers', async () => {
