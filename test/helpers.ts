@@ -85,37 +85,58 @@ ${code}
   return runNode<T>([...(options.execArgv ?? []), '-e', script], options);
 }
 
-function runNode<T>(
-  args: string[],
-  options: { preload?: string | null; env?: Record<string, string>; timeoutMs?: number; prefix?: string[] },
-): Promise<ChildResult<T>> {
+/** How a child `node` ended and what it printed. A run that outlives its time limit is killed (SIGKILL) and marked timedOut. */
+export interface NodeRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+export interface NodeRunOptions {
+  preload?: string | null;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  /** A command that runs `node` with its arguments (e.g. valgrind, or unshare for another namespace). */
+  prefix?: string[];
+}
+
+/** Runs a fresh `node` with `args` (nothing preloaded unless `preload` says so) from the package root. */
+export function spawnNode(args: readonly string[], options: NodeRunOptions & { timeoutMs: number }): Promise<NodeRun> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...options.env };
   delete env.LD_PRELOAD;
   if (options.preload) env.LD_PRELOAD = options.preload;
   return new Promise((resolve, reject) => {
     const [command, ...before] = options.prefix ?? [process.execPath];
-    const child = spawn(command, options.prefix ? [...before, process.execPath, ...args] : args, { env, cwd: ROOT });
+    const child = spawn(command, options.prefix ? [...before, process.execPath, ...args] : [...args], { env, cwd: ROOT });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 100000);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs);
+    child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const at = stdout.lastIndexOf('@@RESULT@@');
-      if (at < 0) {
-        reject(new Error(`child exited (${code ?? signal}) without a result\nstdout: ${stdout}\nstderr: ${stderr}`));
-        return;
-      }
-      const value = JSON.parse(stdout.slice(at + '@@RESULT@@'.length).split('\n')[0]);
-      if (value && value.__error) {
-        const e = new Error(`child failed: ${value.__error.message}\n${value.__error.stack}\nstderr: ${stderr}`);
-        reject(Object.assign(e, { code: value.__error.code }));
-        return;
-      }
-      resolve({ value: value as T, stderr, code, signal });
+      resolve({ code, signal, timedOut, stdout, stderr });
     });
   });
+}
+
+async function runNode<T>(args: string[], options: NodeRunOptions): Promise<ChildResult<T>> {
+  const { code, signal, stdout, stderr } = await spawnNode(args, { ...options, timeoutMs: options.timeoutMs ?? 100000 });
+  const at = stdout.lastIndexOf('@@RESULT@@');
+  if (at < 0) throw new Error(`child exited (${code ?? signal}) without a result\nstdout: ${stdout}\nstderr: ${stderr}`);
+  const value = JSON.parse(stdout.slice(at + '@@RESULT@@'.length).split('\n')[0]);
+  if (value && value.__error) {
+    const e = new Error(`child failed: ${value.__error.message}\n${value.__error.stack}\nstderr: ${stderr}`);
+    throw Object.assign(e, { code: value.__error.code });
+  }
+  return { value: value as T, stderr, code, signal };
 }
 
 export function nodeVersionOk(): boolean {

@@ -23,7 +23,7 @@ testIf(commandExists('valgrind'), 'valgrind not installed (apt-get install valgr
   async () => {
     const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-valgrind-')), 'memcheck.log');
     const run = await runFixture('native-stress.js', ['20', '1', '2'], {
-      command: [
+      prefix: [
         'valgrind',
         '--tool=memcheck',
         '--leak-check=full',
@@ -31,9 +31,8 @@ testIf(commandExists('valgrind'), 'valgrind not installed (apt-get install valgr
         '--num-callers=40',
         '--smc-check=all-non-file',
         `--log-file=${log}`,
-        process.execPath,
-        '--jitless',
       ],
+      execArgv: ['--jitless'],
       timeoutMs: RUN_LIMIT_MS,
     });
     expect({ timedOut: run.timedOut, signal: run.signal, code: run.code }).toEqual({ timedOut: false, signal: null, code: 0 });
