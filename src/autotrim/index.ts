@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { PerformanceObserver, constants as perfConstants, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { backendFor } from '../backends';
+import { MAX_DELAY_MS, nextDelayMs, withinBudget } from '../budget';
 import { allocatorIdentity } from '../detect';
 import { typeError, withCode } from '../errors';
 import { allocatorStats } from '../stats';
@@ -21,8 +22,6 @@ export { SKIP_REASONS } from './decide';
 export type { SkipEvent, SkipReason } from './decide';
 
 const MiB = 1024 * 1024;
-// setTimeout() takes at most 2^31 − 1 ms.
-const MAX_DELAY_MS = 2 ** 31 - 1;
 // After a major GC, wait for the sweep (and the frees it triggers) to settle before sampling.
 const GC_SETTLE_MS = 1000;
 // GC-triggered checks come at most this often, whatever the GC rate.
@@ -239,10 +238,7 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
   #schedule(): void {
     if (!this.#running) return;
     clearTimeout(this.#timer);
-    // Budget: after a sample that cost c ms, wait at least c / budget ms, so sampling never
-    // uses more than `budget` of one core however expensive a sample becomes.
-    const cost = this.#totals.lastSampleMs ?? 0;
-    this.#delay = Math.min(MAX_DELAY_MS, Math.max(this.#config.intervalMs, Math.ceil(cost / this.#config.sampleBudget)));
+    this.#delay = nextDelayMs(this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.sampleBudget);
     this.#timer = setTimeout(() => void this.#check(), this.#delay);
     this.#timer.unref();
   }
@@ -255,10 +251,9 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
       this.#gcTimer = setTimeout(() => {
         this.#gcTimer = undefined;
         const now = performance.now();
-        const cost = this.#totals.lastSampleMs ?? 0;
         // Debounced, and within the sampling budget like the periodic checks.
         if (now - this.#lastCheckAt < GC_MIN_GAP_MS) return;
-        if (now - this.#lastSampleAt < cost / this.#config.sampleBudget) return;
+        if (!withinBudget(now - this.#lastSampleAt, this.#totals.lastSampleMs, this.#config.sampleBudget)) return;
         void this.#check();
       }, GC_SETTLE_MS);
       this.#gcTimer.unref();

@@ -9,12 +9,11 @@ import { typeError, withCode } from '../errors';
 import { allocatorStats } from '../stats';
 import { trimEvents } from '../trim';
 import type { MemoryStats, TrimResult } from '../types';
+import { MAX_DELAY_MS, nextDelayMs, withinBudget } from '../budget';
 import { optionalBoolean, optionalInteger, optionalNumber, optionsObject } from '../validate';
 import { cgroupMemory } from './cgroup';
 import type { DiagnoseContext, Monitor, MonitorOptions, MonitorSample, MonitorTotals } from './types';
 
-// setTimeout() takes at most 2^31 − 1 ms.
-const MAX_DELAY_MS = 2 ** 31 - 1;
 // A sample cheaper than this is not worth the timer: intervals below it are refused.
 const MIN_INTERVAL_MS = 50;
 const OPTIONS = ['intervalMs', 'windowMs', 'budget', 'releasable', 'signal'] as const;
@@ -153,8 +152,7 @@ class MemoryMonitor implements Monitor {
   sampleNow(): Promise<MonitorSample | null> {
     if (!this.#running) return Promise.resolve(null);
     if (this.#inFlight) return this.#inFlight;
-    const cost = this.#totals.lastSampleMs ?? 0;
-    if (performance.now() - this.#lastSampleAt < cost / this.#config.budget) return Promise.resolve(null);
+    if (!withinBudget(performance.now() - this.#lastSampleAt, this.#totals.lastSampleMs, this.#config.budget)) return Promise.resolve(null);
     return this.#take();
   }
 
@@ -190,8 +188,7 @@ class MemoryMonitor implements Monitor {
   #schedule(): void {
     if (!this.#running) return;
     clearTimeout(this.#timer);
-    const cost = this.#totals.lastSampleMs ?? 0;
-    this.#delay = Math.min(MAX_DELAY_MS, Math.max(this.#config.intervalMs, Math.ceil(cost / this.#config.budget)));
+    this.#delay = nextDelayMs(this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.budget);
     this.#timer = setTimeout(() => void this.#tick(), this.#delay);
     this.#timer.unref();
   }
