@@ -171,6 +171,24 @@ export function expectKnownInvariants(s: UnifiedNumbers): void {
   expect(s.releasable!).toBeLessThanOrEqual(s.heldBack!);
 }
 
+/**
+ * A glibc trim of churned worker arenas: what the OS got back (RSS) agrees with what the sample
+ * before it said was held back and releasable, within 20 % or 16 MiB, and held back falls to
+ * under 15 % of what it was.
+ */
+export function expectGlibcTrimAgrees(
+  before: { heldBack: number; releasable: number },
+  trim: { supported: boolean; releasedBytes: number; rssBefore: number; rssAfter: number },
+  after: { heldBack: number },
+): void {
+  expect(trim.supported).toBe(true);
+  const tolerance = Math.max(0.2 * before.heldBack, 16 * MiB);
+  expect(Math.abs(trim.releasedBytes - before.heldBack)).toBeLessThanOrEqual(tolerance);
+  expect(Math.abs(before.releasable - trim.releasedBytes)).toBeLessThanOrEqual(tolerance);
+  expect(trim.releasedBytes).toBe(trim.rssBefore - trim.rssAfter);
+  expect(after.heldBack).toBeLessThan(0.15 * before.heldBack);
+}
+
 /** Absolute path of a child scenario in test/fixtures. */
 export function fixture(name: string): string {
   return path.join(ROOT, 'test', 'fixtures', name);
