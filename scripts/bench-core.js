@@ -1,8 +1,9 @@
 'use strict';
 // Core benchmarks, each in a fresh process (node scripts/bench-core.js <case>):
 //   cost   median cost per call of allocatorStatsSync() vs process.memoryUsage(), same process:
-//          back to back (a JS-thread sample may reuse glibc arena residency up to 100 ms old),
-//          and one call every 120 ms (residency measured by every call); then where the time goes
+//          back to back (a JS-thread sample may reuse glibc arena residency and v8.arrayBuffers
+//          up to 100 ms old), and one call every 120 ms (both read by every call); then where the
+//          time goes
 //   stall  on a main-arena heap with many small free chunks, while the JS thread allocates
 //          small Buffers as a server does: the longest JS-thread stall and the wall time of
 //          await trim() and await allocatorStats(), against the bare malloc_trim(0) and
@@ -43,7 +44,7 @@ async function cost() {
   const calls = 200;
   const SYNC = 'allocatorStatsSync()';
   const NATIVE_REUSED = '  of which: native sample, residency reused (statm, mallinfo2)';
-  const V8_FIGURES = '  of which: v8 figures (memoryUsage + getHeapStatistics)';
+  const V8_FIGURES = '  of which: v8 figures (getHeapStatistics; arrayBuffers reused)';
   const cases = {
     'process.memoryUsage()': () => process.memoryUsage(),
     [SYNC]: () => a.allocatorStatsSync(),
@@ -51,10 +52,7 @@ async function cost() {
     [NATIVE_REUSED]: () => binding.sampleSync(glibcIndex, reuse, buffer),
     '  native sample, residency measured (statm, mallinfo2, mincore over the arenas)': () => binding.sampleSync(glibcIndex, measure, buffer),
     '  of which: bare mallinfo2()': () => binding.glibcMallinfoSync(),
-    [V8_FIGURES]: () => {
-      process.memoryUsage();
-      v8.getHeapStatistics();
-    },
+    [V8_FIGURES]: () => v8.getHeapStatistics(),
   };
   const results = {};
   // Warm up all, then interleave rounds so machine noise hits each alike.
@@ -88,10 +86,13 @@ async function cost() {
       if (which === 'sync' && a.detectAllocator().name === 'glibc' && s.raw.arenaResidencyAgeMs !== 0) {
         throw new Error('a sparse sample reused residency: the bench no longer measures what it says');
       }
+      if (which === 'sync' && s.notes.some((n) => n.startsWith('v8.arrayBuffers is reused'))) {
+        throw new Error('a sparse sample reused v8.arrayBuffers: the bench no longer measures what it says');
+      }
     }
   }
   const sparseBase = median(sparse.base);
-  console.log(`one call every 120 ms (glibc arena residency measured by every call), median of ${trials}`);
+  console.log(`one call every 120 ms (glibc arena residency and v8.arrayBuffers read by every call), median of ${trials}`);
   console.log('| call | per call | vs process.memoryUsage() |');
   console.log('|---|---|---|');
   console.log(`| process.memoryUsage() | ${(sparseBase / 1000).toFixed(1)} us | 1.00x (baseline) |`);

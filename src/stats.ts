@@ -7,7 +7,7 @@ import { clampToProcess } from './clamp';
 import { allocatorIdentity } from './detect';
 import { optionalBoolean, optionsObject } from './validate';
 import type { MemoryStats, StatsOptions } from './types';
-import { v8Memory } from './v8memory';
+import { ARRAY_BUFFERS_MAX_AGE_MS, v8Memory } from './v8memory';
 
 const OPTIONS = ['releasable'] as const;
 
@@ -31,8 +31,9 @@ function request(options: unknown, name: string, releasableByDefault: boolean): 
   return { releasable: optionalBoolean(o.releasable, `${name}.releasable`, releasableByDefault) };
 }
 
-function assemble(sample: BackendSample, started: number, time: number): MemoryStats {
-  const v8 = v8Memory();
+// `now` is when the V8 figures are read; `arrayBuffersMaxAgeMs` how old arrayBuffers may be.
+function assemble(sample: BackendSample, started: number, time: number, now: number, arrayBuffersMaxAgeMs: number): MemoryStats {
+  const v8 = v8Memory(now, arrayBuffersMaxAgeMs);
   // Read field by field: spreading these objects into a new one made V8 derive fresh hidden
   // classes on every sample, which outlived scavenges and made each sample cost several times more.
   const n = clampToProcess(sample.numbers, sample.process, v8.memory);
@@ -68,14 +69,16 @@ function assemble(sample: BackendSample, started: number, time: number): MemoryS
  * Samples the allocator on the JS thread. Cheap on a small heap; on glibc with a very
  * fragmented heap mallinfo2() walks every free chunk (tens of ms at 1 M free chunks): prefer
  * allocatorStats() there. `releasable` is computed only when asked for ({ releasable: true }):
- * it needs a second walk (malloc_info) that would more than double the cost.
+ * it needs a second walk (malloc_info) that would more than double the cost. `v8.arrayBuffers`
+ * may be up to 100 ms old (with a note): process.memoryUsage(), its only source, costs as much as
+ * the rest of the sample.
  */
 export function allocatorStatsSync(options?: StatsOptions): MemoryStats {
   const req = request(options, 'options', false);
   const started = performance.now();
   const time = Date.now();
   const backend = backendFor(allocatorIdentity().name);
-  const stats = assemble(backend.sampleSync(req), started, time);
+  const stats = assemble(backend.sampleSync(req), started, time, started, ARRAY_BUFFERS_MAX_AGE_MS);
   if (stats.process.rss !== null && stats.process.rssFile === null) stats.notes.push(STATM_NOTE);
   if (stats.process.rss === null) stats.notes.push(NO_PROC_NOTE);
   return stats;
@@ -87,7 +90,8 @@ export async function allocatorStats(options?: StatsOptions): Promise<MemoryStat
   const started = performance.now();
   const time = Date.now();
   const backend = backendFor(allocatorIdentity().name);
-  const stats = assemble(await backend.sample(req), started, time);
+  const sample = await backend.sample(req);
+  const stats = assemble(sample, started, time, performance.now(), 0);
   if (stats.process.rss === null) stats.notes.push(NO_PROC_NOTE);
   return stats;
 }

@@ -45,7 +45,10 @@ export interface V8Memory {
   heapUsed: number;
   physical: number;
   external: number;
-  /** null when process.memoryUsage(), its only source, fails (no readable /proc). */
+  /**
+   * From process.memoryUsage(), its only source: null when that fails (no readable /proc). In
+   * allocatorStatsSync() up to 100 ms old, with a note (the other V8 figures are current).
+   */
   arrayBuffers: number | null;
 }
 

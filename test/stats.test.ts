@@ -133,4 +133,38 @@ describe('allocatorStats', () => {
       expect(t.heldBackBefore - t.heldBackAfter).toBeLessThanOrEqual(t.released);
     }
   });
+  test('a sync sample reads v8.arrayBuffers at most every 100 ms and says when it reused it; the async one always reads it', async () => {
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    const reusedNote = (s: MemoryStats): boolean => s.notes.some((n) => n.startsWith('v8.arrayBuffers is reused'));
+    await sleep(150);
+    const started = performance.now();
+    const fresh = allocatorStatsSync();
+    expect(reusedNote(fresh)).toBe(false);
+    // 32 MiB of ArrayBuffer, written so it is really there.
+    const kept = new Uint8Array(32 * MiB).fill(1);
+    const second = allocatorStatsSync();
+    if (performance.now() - started <= 100) {
+      // Within the bound: the same reading, said so; the heap figures are read anyway.
+      expect(reusedNote(second)).toBe(true);
+      expect(second.v8.arrayBuffers).toBe(fresh.v8.arrayBuffers);
+    } else {
+      // A machine stalled for 100 ms between the two calls: then it must have read again.
+      expect(reusedNote(second)).toBe(false);
+      expect(second.v8.arrayBuffers!).toBeGreaterThanOrEqual(kept.byteLength);
+    }
+    await sleep(150);
+    const later = allocatorStatsSync();
+    const usage = process.memoryUsage();
+    expect(reusedNote(later)).toBe(false);
+    expect(later.v8.arrayBuffers!).toBeGreaterThanOrEqual(kept.byteLength);
+    expect(Math.abs(later.v8.arrayBuffers! - usage.arrayBuffers)).toBeLessThanOrEqual(MiB);
+    // The other V8 figures are the ones process.memoryUsage() reports (read a moment apart).
+    expect(Math.abs(later.v8.heapTotal - usage.heapTotal)).toBeLessThanOrEqual(4 * MiB);
+    expect(Math.abs(later.v8.external - usage.external)).toBeLessThanOrEqual(MiB);
+    const kept2 = new Uint8Array(16 * MiB).fill(2);
+    const async = await allocatorStats({ releasable: false });
+    expect(reusedNote(async)).toBe(false);
+    expect(async.v8.arrayBuffers!).toBeGreaterThanOrEqual(kept.byteLength + kept2.byteLength);
+    expect(kept[0] + kept2[0]).toBe(3);
+  });
 });
