@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -20,6 +23,7 @@ namespace {
 
 struct TcmallocApi {
   int (*getNumeric)(const char*, size_t*) = nullptr;
+  void (*getStats)(char*, int) = nullptr;
   int (*setNumeric)(const char*, size_t) = nullptr;
   void (*releaseFreeMemory)() = nullptr;
   // The release rate has no C entry point in gperftools; the implementation's member
@@ -36,6 +40,7 @@ const TcmallocApi& Api() {
     TcmallocApi a;
     if (DetectAllocator().backend != &TcmallocBackend()) return a;
     a.getNumeric = reinterpret_cast<int (*)(const char*, size_t*)>(dlsym(RTLD_DEFAULT, "MallocExtension_GetNumericProperty"));
+    a.getStats = reinterpret_cast<void (*)(char*, int)>(dlsym(RTLD_DEFAULT, "MallocExtension_GetStats"));
     a.setNumeric = reinterpret_cast<int (*)(const char*, size_t)>(dlsym(RTLD_DEFAULT, "MallocExtension_SetNumericProperty"));
     a.releaseFreeMemory = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
     a.instance = reinterpret_cast<void* (*)()>(dlsym(RTLD_DEFAULT, "_ZN15MallocExtension8instanceEv"));
@@ -49,7 +54,8 @@ const TcmallocApi& Api() {
   return api;
 }
 
-// The numeric properties read on every sample; the wire names are the property names.
+// The numeric properties a sample reports; the wire names are the property names. `source`
+// (not a property) says where they came from: 1 one statistics snapshot, 0 a property each.
 #define PROPERTIES(X)                                                                              \
   X(currentAllocated, "generic.current_allocated_bytes") X(heapSize, "generic.heap_size")           \
   X(totalPhysical, "generic.total_physical_bytes") X(pageheapFree, "tcmalloc.pageheap_free_bytes") \
@@ -61,8 +67,8 @@ const TcmallocApi& Api() {
 #define PROPERTY_INDEX(id, name) id,
 #define PROPERTY_NAME(id, name) name,
 struct SampleField {
-  enum : size_t { PROPERTIES(PROPERTY_INDEX) kCount };
-  static constexpr const char* kNames[] = {PROPERTIES(PROPERTY_NAME) nullptr};
+  enum : size_t { PROPERTIES(PROPERTY_INDEX) kProperties, source = kProperties, kCount };
+  static constexpr const char* kNames[] = {PROPERTIES(PROPERTY_NAME) "source", nullptr};
 };
 ALLOCSTATS_DECLARE_FIELDS(NoField, ALLOCSTATS_NO_FIELDS);
 
@@ -72,6 +78,81 @@ bool Serving() { return Api().getNumeric != nullptr; }
 double Property(const char* name) {
   size_t v = 0;
   return Api().getNumeric(name, &v) ? static_cast<double>(v) : kUnknown;
+}
+
+// The lines of gperftools' statistics text a sample reads, by their labels.
+enum StatsLine : size_t { kInUse, kPageheapFree, kCentral, kTransfer, kThread, kMetadata, kPhysical, kUnmapped, kVirtual, kStatsLines };
+constexpr const char* kStatsLabels[kStatsLines] = {
+    "Bytes in use by application",
+    "Bytes in page heap freelist",
+    "Bytes in central cache freelist",
+    "Bytes in transfer cache freelist",
+    "Bytes in thread cache freelists",
+    "Bytes in malloc metadata",
+    "Actual memory used (physical + swap)",
+    "Bytes released to OS (aka unmapped)",
+    "Virtual address space used",
+};
+
+// Every numeric property of a sample but the page heap's two walks all size classes and thread
+// caches (ExtractStats(), taking each central free list's lock): seven walks for one sample.
+// MallocExtension_GetStats() prints the same figures from one walk — one consistent snapshot at
+// about a fifth of the cost — in a form stable across gperftools releases ("MALLOC:  <bytes>
+// (<MiB> MiB) <label>"); a buffer under 10000 bytes asks for the short form. Returns false,
+// leaving the properties to be read one by one, when the text is not that form or its sums
+// do not add up.
+bool SampleFromStats(Record& out) {
+  if (Api().getStats == nullptr) return false;
+  char text[4096];
+  text[0] = '\0';
+  Api().getStats(text, static_cast<int>(sizeof text));
+  text[sizeof text - 1] = '\0';
+  uint64_t v[kStatsLines] = {};
+  bool seen[kStatsLines] = {};
+  for (const char* line = text; *line != '\0';) {
+    const char* end = std::strchr(line, '\n');
+    if (end == nullptr) end = line + std::strlen(line);
+    if (std::strncmp(line, "MALLOC:", 7) == 0) {
+      const char* p = line + 7;
+      while (p < end && (*p == ' ' || *p == '+' || *p == '=')) p++;
+      if (p < end && *p >= '0' && *p <= '9') {
+        char* after = nullptr;
+        unsigned long long value = std::strtoull(p, &after, 10);
+        const char* label = after;
+        const void* paren = std::memchr(after, ')', static_cast<size_t>(end - after));
+        if (paren != nullptr) label = static_cast<const char*>(paren) + 1;
+        while (label < end && *label == ' ') label++;
+        size_t length = static_cast<size_t>(end - label);
+        for (size_t i = 0; i < kStatsLines; i++) {
+          if (std::strlen(kStatsLabels[i]) == length && std::memcmp(label, kStatsLabels[i], length) == 0) {
+            if (seen[i]) return false;
+            v[i] = value, seen[i] = true;
+          }
+        }
+      }
+    }
+    line = *end == '\0' ? end : end + 1;
+  }
+  for (bool s : seen) {
+    if (!s) return false;
+  }
+  // The text's own sums: the parts make the memory used, which with the unmapped bytes makes the
+  // address space (a label read against the wrong number would break them).
+  if (v[kInUse] + v[kPageheapFree] + v[kCentral] + v[kTransfer] + v[kThread] + v[kMetadata] != v[kPhysical]) return false;
+  if (v[kPhysical] + v[kUnmapped] != v[kVirtual] || v[kInUse] > v[kPhysical] || v[kMetadata] > v[kVirtual]) return false;
+  auto d = [](uint64_t x) { return static_cast<double>(x); };
+  // The properties as gperftools computes them from the same walk.
+  out[SampleField::currentAllocated] = d(v[kInUse]);
+  out[SampleField::heapSize] = d(v[kVirtual] - v[kMetadata]);
+  out[SampleField::totalPhysical] = d(v[kPhysical]);
+  out[SampleField::pageheapFree] = d(v[kPageheapFree]);
+  out[SampleField::pageheapUnmapped] = d(v[kUnmapped]);
+  out[SampleField::threadCaches] = d(v[kThread]);
+  out[SampleField::threadCacheFree] = d(v[kThread]);
+  out[SampleField::centralCacheFree] = d(v[kCentral]);
+  out[SampleField::transferCacheFree] = d(v[kTransfer]);
+  out[SampleField::source] = 1;
+  return true;
 }
 
 using NumericPropertyFn = int (*)(const char*, size_t*);
@@ -126,7 +207,9 @@ class Tcmalloc final : public Backend {
   FieldNames TrimArgs() const override { return NamesOf<NoField>(); }
 
   void Sample(const Call&, Record& out) const override {
-    for (size_t i = 0; i < SampleField::kCount; i++) out[i] = Property(SampleField::kNames[i]);
+    if (SampleFromStats(out)) return;
+    for (size_t i = 0; i < SampleField::kProperties; i++) out[i] = Property(SampleField::kNames[i]);
+    out[SampleField::source] = 0;
   }
   int Trim(const Call&, Record&) const override {
     Api().releaseFreeMemory();

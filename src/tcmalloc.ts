@@ -2,7 +2,7 @@
 // gperftools tcmalloc: numeric properties for the numbers, ReleaseFreeMemory() for trim().
 // Only the page heap's free pages are returned by a release; free objects in the thread,
 // central and transfer caches stay (they count as held back, not as releasable).
-import { binding, nativeBackend, type NativeProcessMemory, type NativeSample, type NativeTrim } from './binding';
+import { binding, nativeBackend, type NativeSample, type NativeTrim } from './binding';
 import { registerBackend } from './backends';
 import type { AllocatorNumbers, Backend, BackendSample, BackendTrim } from './backends/types';
 import { requireAllocator } from './detect';
@@ -38,38 +38,35 @@ const TCMALLOC_SETTINGS = [
 
 type Property = (typeof TCMALLOC_PROPERTIES)[number];
 const native = nativeBackend('tcmalloc', {
-  sample: TCMALLOC_PROPERTIES,
+  // source: 1 when the properties come from one statistics snapshot, 0 when read one by one.
+  sample: [...TCMALLOC_PROPERTIES, 'source'],
   sampleArgs: [],
   gauge: TCMALLOC_PROPERTIES,
   trim: [],
   trimArgs: [],
 });
 
-/** One tcmalloc sample: its numeric properties by name, null when this tcmalloc lacks one. */
-interface TcmallocSample {
-  serving: boolean;
-  process: NativeProcessMemory;
-  properties: Record<string, number | null>;
-  costNs: number;
-}
+/**
+ * Where a sample's properties came from (raw.source): MallocExtension_GetStats() prints them from
+ * one walk of tcmalloc's caches, one consistent snapshot; without it, or when its text is not the
+ * known form, each property is read on its own, a walk each.
+ */
+const SOURCES = ['MallocExtension_GetNumericProperty', 'MallocExtension_GetStats'] as const;
 
-const fromNative = (n: NativeSample<Property>): TcmallocSample => ({
-  serving: n.serving,
-  process: n.process,
-  properties: { ...n.fields },
-  costNs: n.costNs,
-});
-
-function tcmallocNumbers(s: TcmallocSample): AllocatorNumbers {
+/**
+ * The unified numbers from a record of numeric properties by name (null: this tcmalloc lacks
+ * one). `raw` is the decoded record itself, fresh for each sample: it becomes the sample's raw
+ * figures as it is, with no copy.
+ */
+function tcmallocNumbers(serving: boolean, raw: Record<string, RawValue>): AllocatorNumbers {
   const notes: string[] = [];
-  if (!s.serving) {
+  if (!serving) {
     notes.push('tcmalloc does not serve malloc() in this process: its counters are not reported');
     return { allocated: null, resident: null, heldBack: null, releasable: null, mapped: null, raw: {}, notes };
   }
-  const p = s.properties;
-  const raw: Record<string, RawValue> = { ...p };
-  const allocated = p['generic.current_allocated_bytes'] ?? null;
-  let resident = p['generic.total_physical_bytes'] ?? null;
+  const p = raw as Readonly<Record<Property, number | null>>;
+  const allocated = p['generic.current_allocated_bytes'];
+  let resident = p['generic.total_physical_bytes'];
   let heldBack: number | null = null;
   if (allocated !== null && resident !== null) {
     if (resident < allocated) {
@@ -80,7 +77,7 @@ function tcmallocNumbers(s: TcmallocSample): AllocatorNumbers {
   } else {
     notes.push('this tcmalloc does not report generic.current_allocated_bytes or generic.total_physical_bytes');
   }
-  let releasable = p['tcmalloc.pageheap_free_bytes'] ?? null;
+  let releasable = p['tcmalloc.pageheap_free_bytes'];
   if (releasable !== null && heldBack !== null) releasable = Math.min(releasable, heldBack);
   const caches =
     (p['tcmalloc.thread_cache_free_bytes'] ?? 0) +
@@ -90,22 +87,23 @@ function tcmallocNumbers(s: TcmallocSample): AllocatorNumbers {
   if (caches >= 32 * MiB) {
     notes.push(`${caches} bytes sit free in tcmalloc's thread/central/transfer caches: held back, but not returned by a release`);
   }
-  return { allocated, resident, heldBack, releasable, mapped: p['generic.heap_size'] ?? null, raw, notes };
+  return { allocated, resident, heldBack, releasable, mapped: p['generic.heap_size'], raw, notes };
 }
 
-function toSample(n: NativeSample<Property>): BackendSample {
-  return { numbers: tcmallocNumbers(fromNative(n)), process: n.process };
+function toSample(n: NativeSample<Property | 'source'>): BackendSample {
+  const raw = n.fields as Record<string, RawValue>;
+  const source = n.fields.source;
+  raw.source = source === null ? null : SOURCES[source];
+  return { numbers: tcmallocNumbers(n.serving, raw), process: n.process };
 }
 
 function toTrim(t: NativeTrim<Property, never>): BackendTrim {
-  const process: NativeProcessMemory = { rss: null, rssAnon: null, rssFile: null, rssShmem: null, swap: null };
-  const gauge = (properties: Record<string, number | null>): TcmallocSample => ({ serving: true, process, properties, costNs: 0 });
   return {
     supported: true,
     rssBefore: t.rssBefore,
     rssAfter: t.rssAfter,
-    heldBackBefore: tcmallocNumbers(gauge({ ...t.before })).heldBack,
-    heldBackAfter: tcmallocNumbers(gauge({ ...t.after })).heldBack,
+    heldBackBefore: tcmallocNumbers(true, { ...t.before }).heldBack,
+    heldBackAfter: tcmallocNumbers(true, { ...t.after }).heldBack,
     durationMs: t.durationNs / NS_PER_MS,
     notes: [],
   };

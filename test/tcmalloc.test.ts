@@ -55,6 +55,37 @@ describe('under tcmalloc', () => {
     expect(value.config['tcmalloc.max_total_thread_cache_bytes']).toBeGreaterThan(0);
   });
 
+  it('takes every property of a sample from one statistics snapshot, and they match the properties read one by one', async () => {
+    const { value } = await runChild<{ raw: Record<string, number | string>; props: Record<string, number>; stats: Record<string, number | string> }>(
+      `const a = require(LIB);
+       const { churn } = require(WORKLOAD);
+       const { release } = await churn({ workers: 2, bytesPerWorker: 48 << 20, keepAlive: true });
+       const s = a.allocatorStatsSync();
+       const props = a.tcmalloc.properties();
+       const stats = (await a.allocatorStats()).raw;
+       await release();
+       report({ raw: s.raw, props, stats });`,
+      { preload: lib! },
+    );
+    for (const raw of [value.raw, value.stats]) {
+      expect(raw.source).toBe('MallocExtension_GetStats');
+      // Each figure as gperftools' own property reports it a moment later (idle workers: little moves).
+      for (const name of ['generic.current_allocated_bytes', 'generic.heap_size', 'generic.total_physical_bytes', 'tcmalloc.pageheap_free_bytes',
+        'tcmalloc.pageheap_unmapped_bytes', 'tcmalloc.current_total_thread_cache_bytes', 'tcmalloc.thread_cache_free_bytes',
+        'tcmalloc.central_cache_free_bytes', 'tcmalloc.transfer_cache_free_bytes']) {
+        expect(typeof raw[name]).toBe('number');
+        expect(Math.abs((raw[name] as number) - value.props[name])).toBeLessThanOrEqual(4 * MiB);
+      }
+      // One snapshot: the parts stay within the whole, and what is left over is tcmalloc's metadata.
+      const n = (k: string): number => raw[k] as number;
+      const parts = n('generic.current_allocated_bytes') + n('tcmalloc.pageheap_free_bytes') + n('tcmalloc.thread_cache_free_bytes') +
+        n('tcmalloc.central_cache_free_bytes') + n('tcmalloc.transfer_cache_free_bytes');
+      expect(parts).toBeLessThanOrEqual(n('generic.total_physical_bytes'));
+      expect(n('generic.total_physical_bytes') - parts).toBeLessThan(64 * MiB);
+    }
+    expect(value.raw['tcmalloc.pageheap_free_bytes'] as number).toBeGreaterThan(16 * MiB);
+  });
+
   it('reads properties, and gets and sets the release rate', async () => {
     const { value } = await runChild<Record<string, unknown>>(
       `const { tcmalloc } = require(LIB);
