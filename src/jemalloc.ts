@@ -18,6 +18,19 @@ const MiB = 1024 * 1024;
 /** Default minimum time between two epoch refreshes (stats are at most this old). */
 const DEFAULT_EPOCH_INTERVAL_MS = 100;
 let epochIntervalMs = DEFAULT_EPOCH_INTERVAL_MS;
+// One string per interval, not one per sample (the age itself is raw.epochAgeMs).
+let staleNote = { intervalMs: -1, text: '' };
+function staleStatsNote(): string {
+  if (staleNote.intervalMs !== epochIntervalMs) {
+    staleNote = {
+      intervalMs: epochIntervalMs,
+      text:
+        `jemalloc stats may be up to ${epochIntervalMs} ms old (raw.epochAgeMs says how old): the epoch is refreshed ` +
+        'at most that often (jemalloc.setEpochInterval())',
+    };
+  }
+  return staleNote.text;
+}
 
 
 // The type of each mallctl name (jemalloc 5.x), which mallctl() itself does not report.
@@ -262,14 +275,26 @@ interface JemallocSample {
   costNs: number;
 }
 
+// One object literal (not a spread of the record with overrides): every sample then has the
+// same hidden class, and no field changes type after it was made.
 function jemallocSample(serving: boolean, f: { readonly [K in Field]: number | null }, process: NativeProcessMemory, costNs: number): JemallocSample {
   return {
-    ...f,
     serving,
     statsEnabled: f.statsEnabled === 1,
+    process,
+    allocated: f.allocated,
+    active: f.active,
+    resident: f.resident,
+    mapped: f.mapped,
+    retained: f.retained,
+    metadata: f.metadata,
+    dirtyPages: f.dirtyPages,
+    muzzyPages: f.muzzyPages,
+    pageSize: f.pageSize,
     backgroundThread: f.backgroundThread === null ? null : f.backgroundThread === 1,
     refreshed: f.refreshed === 1,
-    process,
+    epochAgeNs: f.epochAgeNs,
+    epochCostNs: f.epochCostNs,
     costNs,
   };
 }
@@ -283,12 +308,13 @@ function jemallocNumbers(s: JemallocSample): AllocatorNumbers {
     notes.push('jemalloc does not serve malloc() in this process: its counters are not reported');
     return { ...nulls, raw: {}, notes };
   }
-  const raw: Record<string, RawValue> = { statsEnabled: s.statsEnabled, backgroundThread: s.backgroundThread };
   if (!s.statsEnabled) {
     notes.push('this jemalloc was built without statistics (config.stats is false): its numbers are unknown');
-    return { ...nulls, raw, notes };
+    return { ...nulls, raw: { statsEnabled: s.statsEnabled, backgroundThread: s.backgroundThread }, notes };
   }
-  Object.assign(raw, {
+  const raw: Record<string, RawValue> = {
+    statsEnabled: s.statsEnabled,
+    backgroundThread: s.backgroundThread,
     allocated: s.allocated,
     active: s.active,
     resident: s.resident,
@@ -301,13 +327,8 @@ function jemallocNumbers(s: JemallocSample): AllocatorNumbers {
     epochRefreshed: s.refreshed,
     epochAgeMs: s.epochAgeNs === null ? null : s.epochAgeNs / NS_PER_MS,
     epochCostMs: s.epochCostNs === null ? null : s.epochCostNs / NS_PER_MS,
-  });
-  if (!s.refreshed && s.epochAgeNs !== null) {
-    notes.push(
-      `jemalloc stats are ${(s.epochAgeNs / NS_PER_MS).toFixed(1)} ms old: the epoch is refreshed at most every ` +
-        `${epochIntervalMs} ms (jemalloc.setEpochInterval())`,
-    );
-  }
+  };
+  if (!s.refreshed && s.epochAgeNs !== null) notes.push(staleStatsNote());
   let { allocated, resident } = s;
   let heldBack: number | null = null;
   if (allocated !== null && resident !== null) {
