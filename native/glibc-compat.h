@@ -3,7 +3,7 @@
 // Linux binaries run on) though it is built against newer headers. test/prebuilds.test.ts reads
 // each prebuild's dynamic symbol table to prove the newest GLIBC_ version it needs.
 //
-// - dlsym and dladdr moved into libc in 2.34 with a new default version; the old versions
+// - dlsym, dlvsym and dladdr moved into libc in 2.34 with a new default version; the old versions
 //   still exist everywhere (in libdl before 2.34, which Node itself links). What the linked-in
 //   copy of libstdc++ needs is in glibc-compat.cc.
 // - pthread_cond_clockwait (2.30) does not exist in 2.28: libstdc++ uses it for
@@ -26,6 +26,7 @@
 #endif
 
 __asm__(".symver dlsym,dlsym@" ALLOCATOR_STATS_GLIBC_BASE);
+__asm__(".symver dlvsym,dlvsym@" ALLOCATOR_STATS_GLIBC_BASE);
 __asm__(".symver dladdr,dladdr@" ALLOCATOR_STATS_GLIBC_BASE);
 
 #ifdef __cplusplus

@@ -49,6 +49,26 @@ describe('glibc: releasable predicts the next trim, before and after a trim', ()
     expectWithinProcess(value.first);
   });
 
+  // glibc's malloc-debug library serves malloc with its own copy of the allocator while checking
+  // is on, and exports its malloc functions only under non-default symbol versions: libc's
+  // (what dlsym finds) then count an empty heap and trim nothing.
+  const mallocDebug = findLibrary('libc_malloc_debug.so.0');
+  describe.each([
+    ['with checking on (MALLOC_CHECK_=3)', { MALLOC_CHECK_: '3' }],
+    ['with checking off', {}],
+  ])('under glibc malloc-debug (LD_PRELOAD=libc_malloc_debug.so.0), %s', (_, env: Record<string, string>) => {
+    testIf(mallocDebug !== null, 'libc_malloc_debug.so.0 not found (glibc >= 2.34 ships it in libc6)')('worker threads churning Buffers', async () => {
+      const { value } = await runFixture<TrimTwice>('trim-twice.js', ['churn'], { preload: mallocDebug!, env });
+      expect(value.allocator).toBe('glibc');
+      // The counters of the copy that serves malloc: libc's would say 0.
+      expect(value.first.allocated!).toBeGreaterThan(MiB);
+      expect(value.first.notes.join(' ')).not.toMatch(/do not add up/);
+      expect(value.trim1.releasedBytes!).toBeGreaterThan(200 * MiB);
+      expectPredicted(value);
+      expectWithinProcess(value.first);
+    });
+  });
+
   testIf(sharpAvailable(), 'sharp (a devDependency) is not installed')('a sharp/libvips resize + WebP pipeline', async () => {
     const { value } = await runFixture<TrimTwice>('trim-twice.js', ['sharp']);
     expect(value.allocator).toBe('glibc');
