@@ -193,6 +193,13 @@ const WRITE_RANGE: Partial<Record<MallctlType, readonly [number | bigint, number
   uint64_t: [0, 2n ** 64n - 1n],
 };
 
+/**
+ * Smallest values jemalloc accepts but cannot live with. max_background_threads: jemalloc 5.3
+ * stores 0 and later divides by it when background threads start, which kills the process
+ * with SIGFPE.
+ */
+const WRITE_MIN: Readonly<Record<string, number>> = { max_background_threads: 1 };
+
 function mallctlWrite(name: unknown, value: unknown): void {
   const n = checkName(name);
   requireServing('jemalloc.mallctl.write()');
@@ -215,6 +222,10 @@ function mallctlWrite(name: unknown, value: unknown): void {
   const range = WRITE_RANGE[type];
   if (range && (typeof value === 'number' || typeof value === 'bigint') && !(value >= range[0] && value <= range[1])) {
     throw rangeError(`an integer from ${range[0]} to ${range[1]}`, `the value of ${n}`, value);
+  }
+  const min = Object.prototype.hasOwnProperty.call(WRITE_MIN, n) ? WRITE_MIN[n] : undefined;
+  if (min !== undefined && typeof value === 'number' && value < min) {
+    throw rangeError(`an integer from ${min} to ${range![1]} (jemalloc accepts less, then crashes on it)`, `the value of ${n}`, value);
   }
   binding.jemallocWrite(n, type, value as MallctlValue);
 }

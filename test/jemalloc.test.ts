@@ -91,6 +91,9 @@ describe('under jemalloc', () => {
          negative: err(() => jemalloc.mallctl.write('thread.arena', -1)),
          badDecay: err(() => jemalloc.mallctl.write('arenas.dirty_decay_ms', -5)),
          decayWrite: (jemalloc.mallctl.write('arenas.dirty_decay_ms', 5000), jemalloc.mallctl.read('arenas.dirty_decay_ms')),
+         // jemalloc takes 0 here and divides by it when background threads start (SIGFPE).
+         zeroThreads: err(() => jemalloc.mallctl.write('max_background_threads', 0)),
+         oneThread: (jemalloc.mallctl.write('max_background_threads', 1), jemalloc.mallctl.read('max_background_threads')),
          bg: [jemalloc.backgroundThread(), jemalloc.backgroundThread(true), jemalloc.mallctl.read('background_thread'), jemalloc.backgroundThread(false)],
        });`,
       { preload: lib! },
@@ -115,6 +118,8 @@ describe('under jemalloc', () => {
     expect(value.negative).toMatchObject({ code: 'ERR_OUT_OF_RANGE', name: 'RangeError' });
     expect(value.badDecay).toMatchObject({ code: 'ERR_MALLCTL_VALUE' });
     expect(value.decayWrite).toBe(5000);
+    expect(value.zeroThreads).toMatchObject({ code: 'ERR_OUT_OF_RANGE', name: 'RangeError' });
+    expect(value.oneThread).toBe(1);
     expect(value.bg).toEqual([false, true, true, false]);
   });
 
