@@ -169,7 +169,13 @@ void Scan(GlibcState& s, const ProcFiles* files) {
     uintptr_t at;
     HeapInfoPrefix info;
   };
-  std::vector<Candidate> candidates;
+  // Anonymous mappings, in address order, merged where they touch: a heap's reservation is its
+  // read/write part followed by the PROT_NONE rest, both anonymous.
+  struct Span {
+    uintptr_t start, end;
+  };
+  std::vector<Span> anonymousSpans;
+  std::vector<Span> readWrite;
   const char* line = maps.c_str();
   while (*line != '\0') {
     const char* next = strchr(line, '\n');
@@ -182,19 +188,37 @@ void Scan(GlibcState& s, const ProcFiles* files) {
       bool anonymous = inode == 0 && (path >= lineEnd || *path == '\n' || *path == '\0');
       if (strncmp(path, "[heap]", 6) == 0) {
         if (s.heapStart == 0) s.heapStart = start;
-      } else if (anonymous && perms[0] == 'r' && perms[1] == 'w') {
-        // A heap's read/write part may have merged with a neighbouring anonymous mapping,
-        // so try every aligned address inside it.
-        for (uintptr_t at = (start + kHeapMax - 1) & ~(kHeapMax - 1); at < end; at += kHeapMax) {
-          HeapInfoPrefix info;
-          if (SafeRead(files, &info, at, sizeof info) && PlausibleHeap(info, at) && at + info.mprotectSize <= end) {
-            candidates.push_back({at, info});
-          }
+      } else if (anonymous) {
+        if (!anonymousSpans.empty() && anonymousSpans.back().end == start) {
+          anonymousSpans.back().end = end;
+        } else {
+          anonymousSpans.push_back({start, end});
         }
+        if (perms[0] == 'r' && perms[1] == 'w') readWrite.push_back({start, end});
       }
     }
     if (next == nullptr) break;
     line = next + 1;
+  }
+
+  // A heap's header is read after the maps were: a heap that grew in between reaches past its
+  // read/write part as the maps showed it, but never past its reservation.
+  auto reserved = [&anonymousSpans](uintptr_t at, size_t length) {
+    for (const Span& span : anonymousSpans) {
+      if (span.start <= at && at < span.end) return at + length <= span.end;
+    }
+    return false;
+  };
+  std::vector<Candidate> candidates;
+  for (const Span& rw : readWrite) {
+    // A heap's read/write part may have merged with a neighbouring anonymous mapping,
+    // so try every aligned address inside it.
+    for (uintptr_t at = (rw.start + kHeapMax - 1) & ~(kHeapMax - 1); at < rw.end; at += kHeapMax) {
+      HeapInfoPrefix info;
+      if (SafeRead(files, &info, at, sizeof info) && PlausibleHeap(info, at) && reserved(at, info.mprotectSize)) {
+        candidates.push_back({at, info});
+      }
+    }
   }
 
   std::unordered_set<uintptr_t> arenas, all;

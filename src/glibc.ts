@@ -115,6 +115,16 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   raw.arenaResidencyAgeMs = residencyAgeMs;
   if (residencyAgeMs > 0) notes.push(REUSED_RESIDENCY_NOTE);
   if (v.matches !== 1) {
+    // Fewer resident bytes than glibc counts in use, in regions that do not make up glibc's
+    // total: the regions missed some arena memory, so the residency is short by an unknown amount.
+    if (arenaResident < uordblks) {
+      notes.push(
+        `arena regions found in /proc/self/maps do not add up to mallinfo.arena and hold less than the ${uordblks} bytes ` +
+          'allocated in arenas (the arenas changed while sampling, or some arena memory lies outside [heap] and the thread ' +
+          'heaps): resident and held-back bytes are unknown',
+      );
+      return { allocated, resident: null, heldBack: null, releasable: null, mapped, raw, notes };
+    }
     notes.push(
       'arena regions found in /proc/self/maps do not add up to mallinfo.arena ' +
         '(the heap changed while sampling, or some arena memory lies outside [heap] and the thread heaps)',
