@@ -70,8 +70,8 @@ function assemble(sample: BackendSample, started: number, time: number, now: num
  * fragmented heap mallinfo2() walks every free chunk (tens of ms at 1 M free chunks): prefer
  * allocatorStats() there. `releasable` is computed only when asked for ({ releasable: true }):
  * it needs a second walk (malloc_info) that would more than double the cost. `v8.arrayBuffers`
- * may be up to 100 ms old (with a note): process.memoryUsage(), its only source, costs as much as
- * the rest of the sample.
+ * may be up to 100 ms old while V8's external memory holds still (with a note): process.memoryUsage(),
+ * its only source, costs as much as the rest of the sample.
  */
 export function allocatorStatsSync(options?: StatsOptions): MemoryStats {
   const req = request(options, 'options', false);

@@ -47,7 +47,8 @@ export interface V8Memory {
   external: number;
   /**
    * From process.memoryUsage(), its only source: null when that fails (no readable /proc). In
-   * allocatorStatsSync() up to 100 ms old, with a note (the other V8 figures are current).
+   * allocatorStatsSync() up to 100 ms old while `external` stays within 1 MiB, with a note (the
+   * other V8 figures are current).
    */
   arrayBuffers: number | null;
 }
