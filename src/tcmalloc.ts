@@ -87,7 +87,12 @@ function tcmallocNumbers(serving: boolean, raw: Record<string, RawValue>): Alloc
   if (caches >= 32 * MiB) {
     notes.push(`${caches} bytes sit free in tcmalloc's thread/central/transfer caches: held back, but not returned by a release`);
   }
-  return { allocated, resident, heldBack, releasable, mapped: p['generic.heap_size'], raw, notes };
+  // The address space tcmalloc holds: its heap (generic.heap_size, which leaves out its metadata),
+  // plus the metadata total_physical_bytes counts; that is total_physical + unmapped.
+  const physical = p['generic.total_physical_bytes'];
+  const unmapped = p['tcmalloc.pageheap_unmapped_bytes'];
+  const mapped = physical !== null && unmapped !== null ? physical + unmapped : p['generic.heap_size'];
+  return { allocated, resident, heldBack, releasable, mapped, raw, notes };
 }
 
 function toSample(n: NativeSample<Property | 'source'>): BackendSample {

@@ -39,6 +39,8 @@ describe('under tcmalloc', () => {
     expect(value.info.version).toMatch(/^2\.\d+/);
     invariants(value.idle);
     invariants(value.churned);
+    // The address space it holds includes its metadata, as the resident pages do.
+    for (const s of [value.idle, value.churned]) expect(s.mapped).toBeGreaterThanOrEqual(s.resident);
     expect(value.churned.heldBack).toBeGreaterThan(150 * MiB);
     expect(value.churned.releasable).toBeGreaterThan(100 * MiB);
     expect(value.t.supported).toBe(true);
