@@ -351,7 +351,9 @@ export function mallopt(param: MalloptParam, value: number): void {
       'ERR_MALLOPT_PARAM',
     );
   }
-  integer(value, 'value', 0, INT_MAX);
+  // Below the minimum glibc does not refuse but ignores the value (M_ARENA_MAX 0), so it is
+  // refused here; above the maximum glibc itself refuses (its limits moved between versions).
+  integer(value, 'value', MALLOPT_RANGES[param].min, INT_MAX);
   requireGlibc('glibc.mallopt()');
   // glibc is the judge (its limits moved between versions); its refusal says what it takes.
   if (!binding.glibcMallopt(MALLOPT_PARAMS[param], value)) {

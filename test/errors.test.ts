@@ -57,6 +57,8 @@ describe('glibc.mallopt()', () => {
     expect(() => glibc.mallopt('M_TRIM_THRESHOLD', -1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => glibc.mallopt('M_TRIM_THRESHOLD', 2 ** 31)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => glibc.mallopt('M_TRIM_THRESHOLD', '1' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    // glibc takes 0 arenas and ignores it: refused here, with the range.
+    expect(() => glibc.mallopt('M_ARENA_MAX', 0)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('from 1 to') }));
   });
 
   test('a value glibc refuses says the range it takes', async () => {
