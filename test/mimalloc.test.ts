@@ -93,6 +93,8 @@ describe('under mimalloc', () => {
 
 test('the mimalloc namespace refuses when mimalloc does not serve malloc', async () => {
   expect(() => api.mimalloc.version()).toThrow(expect.objectContaining({ code: 'ERR_ALLOCATOR_UNSUPPORTED' }));
+  // The package's own setting, made at start-up under any allocator.
+  expect(() => api.mimalloc.setCollectTimeout(api.mimalloc.collectTimeout())).not.toThrow();
   await expect(api.mimalloc.collect()).rejects.toMatchObject({ code: 'ERR_ALLOCATOR_UNSUPPORTED' });
 });
 
