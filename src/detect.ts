@@ -94,6 +94,8 @@ function buildInfo(): AllocatorInfo {
   if (mapped === null && entries.length > 0) {
     notes.push('whether the LD_PRELOAD entries were loaded is unknown: /proc/self/maps cannot be read');
   }
+  // Allocators preloaded behind the one that serves malloc(): said once, as such.
+  const outranked = new Set<string>();
   for (const e of entries) {
     const wanted = allocatorOfLibrary(path.basename(e.entry));
     if (e.loaded === null) continue;
@@ -101,12 +103,14 @@ function buildInfo(): AllocatorInfo {
       notes.push(`LD_PRELOAD names ${e.entry} but it is not loaded in this process (wrong path or architecture?)`);
     } else if (wanted && wanted !== name) {
       notes.push(`LD_PRELOAD loads ${e.entry} but ${name} serves malloc()`);
+      outranked.add(wanted);
     }
   }
   if ((allocatorFacts(name)?.libraries.length ?? 0) > 0 && mapped !== null && !entries.some((e) => e.loaded)) {
     notes.push(`${name} serves malloc() without LD_PRELOAD (linked in, or preloaded through /etc/ld.so.preload)`);
   }
   for (const other of native.inactive) {
+    if (outranked.has(other.name)) continue;
     notes.push(
       `${other.name} symbols are present${other.library ? ` in ${other.library}` : ''} but it does not serve malloc() ` +
         '(a library carrying its own copy); its numbers are not the process allocator’s',
