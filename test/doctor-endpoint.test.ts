@@ -71,6 +71,18 @@ describe('doctor routes in this process', () => {
       expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('options.monitor') }),
     );
     expect(() => createDiagnosticHandler({ monitor: false, doctor: { trendMaxP: 5 } })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }));
+    // Errors name the option's own path, and list only what that option takes.
+    expect(() => createDiagnosticHandler({ monitor: { intervalMs: 10 } })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('options.monitor.intervalMs') }),
+    );
+    expect(() => createDiagnosticHandler({ monitor: false, doctor: { graceMs: -1 } })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('options.doctor.graceMs') }),
+    );
+    for (const key of ['nope', 'now', 'context']) {
+      expect(() => createDiagnosticHandler({ monitor: false, doctor: { [key]: 1 } as never })).toThrow(
+        expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION', message: expect.stringMatching(/for options\.doctor; known options: (?!.*\b(now|context)\b)/) }),
+      );
+    }
   });
 });
 

@@ -29,6 +29,21 @@ describe('createMonitor', () => {
     expect(codeOf(() => createMonitor('fast' as never))).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
   });
 
+  test('the default window spans at least 12 intervals, however long the interval', () => {
+    const m = createMonitor({ intervalMs: 4_000_000 });
+    try {
+      expect(m.totals().windowMs).toBe(48_000_000);
+    } finally {
+      m.stop();
+    }
+    const n = createMonitor({ intervalMs: 60_000 });
+    try {
+      expect(n.totals().windowMs).toBe(3_600_000);
+    } finally {
+      n.stop();
+    }
+  });
+
   test('one monitor per thread; track() validates; stop() is idempotent and frees the slot', () => {
     const m = createMonitor({ intervalMs: 60000 });
     try {
@@ -96,6 +111,14 @@ describe('diagnose input', () => {
     expect(codeOf(() => diagnose([], { trendMaxP: 2 }))).toMatchObject({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
     expect(codeOf(() => diagnose([], { graceMs: -1 }))).toMatchObject({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
     expect(codeOf(() => diagnose([], { thresholds: {} } as never))).toMatchObject({ name: 'TypeError', code: 'ERR_UNKNOWN_OPTION' });
+    // A hole is a missing sample, not one to skip.
+    // eslint-disable-next-line no-sparse-arrays
+    expect(codeOf(() => diagnose([, { time: 1 }] as never))).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('input[0]') });
+    // Something that looks like a monitor but hands back no samples.
+    const fake = { samples: () => 5, context: () => ({}) };
+    expect(codeOf(() => diagnose(fake as never))).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('input.samples()') });
+    const badContext = { samples: () => [], context: () => 'x' };
+    expect(codeOf(() => diagnose(badContext as never))).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('input.context()') });
   });
 
   test('no samples: no verdict, said in a note', () => {

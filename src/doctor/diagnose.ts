@@ -15,7 +15,7 @@ import {
   unaccountedGrowth,
 } from './rules';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './thresholds';
-import type { DiagnoseContext, DiagnoseOptions, Diagnosis, Finding, Monitor, MonitorSample } from './types';
+import type { DiagnoseContext, DiagnoseOptions, DiagnoseThresholds, Diagnosis, Finding, Monitor, MonitorSample } from './types';
 
 const OPTIONS = ['context', 'now', ...Object.keys(DEFAULT_THRESHOLDS)] as const;
 const SEVERITY_ORDER = { critical: 0, warning: 1, info: 2 } as const;
@@ -25,23 +25,35 @@ function isMonitor(input: unknown): input is Monitor {
   return typeof input === 'object' && input !== null && typeof (input as Monitor).samples === 'function' && typeof (input as Monitor).context === 'function';
 }
 
-function checkSamples(input: readonly unknown[]): MonitorSample[] {
-  input.forEach((s, i) => {
-    if (typeof s !== 'object' || s === null) throw typeError('a MonitorSample object', `input[${i}]`, s);
+// By index, not forEach: a hole in a sparse array is a missing sample, not one to skip.
+function checkSamples(input: readonly unknown[], name: string): MonitorSample[] {
+  for (let i = 0; i < input.length; i++) {
+    const s = input[i];
+    if (typeof s !== 'object' || s === null) throw typeError('a MonitorSample object', `${name}[${i}]`, s);
     const time = (s as MonitorSample).time;
-    if (typeof time !== 'number' || !Number.isFinite(time)) throw typeError('a finite number (ms since the epoch)', `input[${i}].time`, time);
-  });
+    if (typeof time !== 'number' || !Number.isFinite(time)) throw typeError('a finite number (ms since the epoch)', `${name}[${i}].time`, time);
+  }
   return [...(input as MonitorSample[])].sort((a, b) => a.time - b.time);
 }
 
-function thresholds(o: Partial<DiagnoseOptions>): Thresholds {
+function thresholds(o: Partial<DiagnoseOptions>, prefix: string): Thresholds {
   const t = { ...DEFAULT_THRESHOLDS } as Thresholds;
   for (const key of Object.keys(DEFAULT_THRESHOLDS) as Array<keyof Thresholds>) {
-    const name = `options.${key}`;
+    const name = `${prefix}.${key}`;
     if (INTEGER_OPTIONS.has(key)) t[key] = optionalInteger(o[key], name, t[key]);
     else t[key] = optionalNumber(o[key], name, t[key], 0, 1);
   }
   return t;
+}
+
+/**
+ * Checks diagnose() thresholds given apart from diagnose() (the endpoint's `options.doctor`):
+ * only threshold names, every value in range, errors naming `name`.
+ */
+export function checkThresholds(value: unknown, name: string): DiagnoseThresholds {
+  const o = optionsObject<DiagnoseThresholds>(value, name, Object.keys(DEFAULT_THRESHOLDS));
+  thresholds(o as Partial<DiagnoseOptions>, name);
+  return { ...o };
 }
 
 function contextOption(value: unknown): DiagnoseContext {
@@ -59,15 +71,18 @@ export function diagnose(input: Monitor | readonly MonitorSample[], options?: Di
   let samples: MonitorSample[];
   let context: DiagnoseContext = {};
   if (isMonitor(input)) {
-    samples = input.samples();
+    const given = input.samples();
+    if (!Array.isArray(given)) throw typeError('an array of MonitorSample', 'input.samples()', given);
+    samples = checkSamples(given, 'input.samples()');
     context = input.context();
+    if (typeof context !== 'object' || context === null || Array.isArray(context)) throw typeError('an object', 'input.context()', context);
   } else if (Array.isArray(input)) {
-    samples = checkSamples(input);
+    samples = checkSamples(input, 'input');
   } else {
     throw typeError('a Monitor or an array of MonitorSample', 'input', input);
   }
   const o = optionsObject<DiagnoseOptions>(options, 'options', OPTIONS);
-  const t = thresholds(o);
+  const t = thresholds(o, 'options');
   const given = contextOption(o.context);
   context = { ...context, ...given, env: { ...context.env, ...given.env } };
   if (o.now !== undefined && (typeof o.now !== 'number' || !Number.isFinite(o.now))) throw typeError('a finite number (ms since the epoch)', 'options.now', o.now);

@@ -2,9 +2,8 @@
 // monitor: false) and serves GET …/doctor (the diagnosis, parts of RSS over the window
 // included) and GET …/doctor/history (the raw samples and the monitor's own cost).
 import { typeError } from '../errors';
-import { diagnose } from './diagnose';
-import { createMonitor, runningMonitor } from './monitor';
-import { DEFAULT_THRESHOLDS } from './thresholds';
+import { checkThresholds, diagnose } from './diagnose';
+import { checkMonitorOptions, createMonitor, createMonitorAt, runningMonitor } from './monitor';
 import type { DiagnoseThresholds, Diagnosis, Monitor, MonitorOptions } from './types';
 
 /** Handler options this module reads. */
@@ -48,10 +47,8 @@ export function diagnosisOf(monitor: Monitor, thresholds: DiagnoseThresholds = e
 function thresholdsOption(value: unknown, name: string): DiagnoseThresholds {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError('an object of diagnose() thresholds', name, value);
-  // diagnose() validates every value: run it once on no samples so bad thresholds fail here, at setup.
-  diagnose([], value as DiagnoseThresholds);
-  for (const key of Object.keys(value)) if (!(key in DEFAULT_THRESHOLDS)) throw typeError('a diagnose() threshold', `${name}.${key}`, key);
-  return { ...(value as DiagnoseThresholds) };
+  // Every name and value checked here, at setup, under the option's own path.
+  return checkThresholds(value, name);
 }
 
 /** The diagnosis of the monitor running in this thread, or null when none runs (for metrics). */
@@ -74,7 +71,9 @@ export class DoctorRoutes {
     } else if (option === undefined || option === true) {
       this.#monitor = runningMonitor() ?? createMonitor();
     } else if (typeof option === 'object' && option !== null && !Array.isArray(option)) {
-      this.#monitor = runningMonitor() ?? createMonitor(option as MonitorOptions);
+      // Checked even when a monitor already runs (and is used instead): bad options fail at setup.
+      checkMonitorOptions(option, `${name}.monitor`);
+      this.#monitor = runningMonitor() ?? createMonitorAt(option, `${name}.monitor`);
     } else {
       throw typeError('a boolean, a Monitor or monitor options', `${name}.monitor`, option);
     }

@@ -27,16 +27,22 @@ interface Config {
   signal: AbortSignal | undefined;
 }
 
-function configure(options: unknown): Config {
-  const o = optionsObject<MonitorOptions>(options, 'options', OPTIONS);
+/** The default window, and the fewest intervals a window spans by default (the fewest samples diagnose() judges). */
+const DEFAULT_WINDOW_MS = 3_600_000;
+const MIN_DEFAULT_WINDOW_INTERVALS = 12;
+
+// `name` is the options' path in error messages (`options`, or `options.monitor` on the endpoint).
+function configure(options: unknown, name: string): Config {
+  const o = optionsObject<MonitorOptions>(options, name, OPTIONS);
   const signal = o.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
-  const intervalMs = optionalInteger(o.intervalMs, 'options.intervalMs', 5000, MIN_INTERVAL_MS, MAX_DELAY_MS);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', `${name}.signal`, signal);
+  const intervalMs = optionalInteger(o.intervalMs, `${name}.intervalMs`, 5000, MIN_INTERVAL_MS, MAX_DELAY_MS);
+  const defaultWindowMs = Math.max(DEFAULT_WINDOW_MS, MIN_DEFAULT_WINDOW_INTERVALS * intervalMs);
   return {
     intervalMs,
-    windowMs: optionalInteger(o.windowMs, 'options.windowMs', 3_600_000, intervalMs),
-    budget: optionalNumber(o.budget, 'options.budget', 0.001, Number.MIN_VALUE, 1),
-    releasable: optionalBoolean(o.releasable, 'options.releasable', true),
+    windowMs: optionalInteger(o.windowMs, `${name}.windowMs`, defaultWindowMs, intervalMs),
+    budget: optionalNumber(o.budget, `${name}.budget`, 0.001, Number.MIN_VALUE, 1),
+    releasable: optionalBoolean(o.releasable, `${name}.releasable`, true),
     signal,
   };
 }
@@ -163,6 +169,7 @@ class MemoryMonitor implements Monitor {
       startedAt: this.#startedAt,
       intervalMs: this.#delay,
       baseIntervalMs: this.#config.intervalMs,
+      windowMs: this.#config.windowMs,
       ...this.#totals,
       costShare: this.#totals.sampleTimeMs / elapsed,
       budget: this.#config.budget,
@@ -253,7 +260,17 @@ let current: MemoryMonitor | null = null;
  * while one runs throws ERR_MONITOR_RUNNING (runningMonitor() returns the one running).
  */
 export function createMonitor(options?: MonitorOptions): Monitor {
-  const config = configure(options);
+  return createMonitorAt(options, 'options');
+}
+
+/** Checks monitor options without starting a monitor; errors name `name`. */
+export function checkMonitorOptions(options: unknown, name: string): void {
+  configure(options, name);
+}
+
+/** createMonitor() with the options' path for error messages (the endpoint's `options.monitor`). */
+export function createMonitorAt(options: unknown, name: string): Monitor {
+  const config = configure(options, name);
   if (current?.running) {
     throw withCode(new Error('A monitor is already running in this thread: stop() it, or use runningMonitor()'), 'ERR_MONITOR_RUNNING');
   }

@@ -155,6 +155,8 @@ export interface MonitorTotals {
   /** Current time between samples (intervalMs, or longer when the budget requires it). */
   intervalMs: number;
   baseIntervalMs: number;
+  /** How far back the samples go (options.windowMs, or its default). */
+  windowMs: number;
   samples: number;
   /** What sampling cost in total (wall time of each sample, threadpool included), in ms. */
   sampleTimeMs: number;
