@@ -12,6 +12,7 @@ const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
 const withJemalloc = testIf(jemalloc !== null, 'libjemalloc2 not installed (apt-get install libjemalloc2)');
 const withGcc = testIf(hasGcc, 'no C compiler (apt-get install gcc libc6-dev)');
 const withGccAndJemalloc = testIf(hasGcc && jemalloc !== null, 'needs gcc and libjemalloc2');
+const withPermission = testIf(process.allowedNodeEnvironmentFlags.has('--experimental-permission'), 'this Node has no permission model');
 
 const SAMPLE_KEYS = ['t', 'rss', 'rssAnon', 'heapUsed', 'external', 'arrayBuffers', 'allocated', 'resident', 'heldBack', 'releasable', 'elu'];
 const RUN_KEYS = ['label', 'allocator', 'exitCode', 'wallMs', 'rss', 'samples', 'findings', 'allocatorCheck'];
@@ -157,5 +158,38 @@ describe('allocator-stats run', () => {
     const r = await done;
     expect([r.code, r.signal]).toEqual([null, 'SIGTERM']);
     expect(r.stderr).toContain('killed by SIGTERM');
+  });
+
+  test('leaves the program’s helper processes and worker threads alone: nothing of the package loaded, no addon mapped', async () => {
+    const r = await runCli(['run', '--quiet', '--', process.execPath, path.join(FIXTURES, 'cli-helpers-spawn.js'), ROOT]);
+    expect(r.code).toBe(0);
+    const loaded = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('@@LOADED '))
+      .map((l) => JSON.parse(l.slice('@@LOADED '.length)) as { where: string; modules: string[]; addonMapped?: boolean });
+    expect(loaded.map((l) => l.where).sort()).toEqual(['helper', 'worker']);
+    // The injected file itself, and the names it reads the environment with.
+    for (const l of loaded) expect(l.modules.sort()).toEqual(['lib/cli/protocol.js', 'lib/cli/sampler.js']);
+    expect(loaded.find((l) => l.where === 'helper')!.addonMapped).toBe(false);
+  });
+
+  test('runs a Node program that cannot load addons untouched, samples it from outside and says why', async () => {
+    const out = path.join(dir, 'no-addons.json');
+    const r = await runCli(['run', '--interval', '100', '--export-json', out, '--', process.execPath, '--no-addons', path.join(FIXTURES, 'cli-outerr.js')]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr.startsWith('err\nallocator-stats: glibc')).toBe(true);
+    expect(r.stderr).toMatch(/the sampler could not load in pid \d+ \(ERR_ADDON_LOAD: [^)]*disabled[^)]*\): sampled from \/proc instead/);
+    const run = readJson(out).runs[0];
+    expect(run.allocatorCheck.how).toBe('maps');
+    expect(run.samples.every((s) => s.heapUsed === null)).toBe(true);
+  });
+
+  withPermission('runs a Node program under the permission model untouched', async () => {
+    const r = await runCli(['run', '--quiet', '--', process.execPath, '--experimental-permission', '--allow-fs-read=*', path.join(FIXTURES, 'cli-outerr.js')]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).not.toContain('ERR_');
+    expect(r.stderr).toContain('err\n');
   });
 });

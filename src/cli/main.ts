@@ -158,6 +158,7 @@ function describeRun(run: RunRecord): string {
       `${run.exitCode !== null ? `exit ${run.exitCode}` : `killed by ${run.signal}`}, ${(run.wallMs / 1000).toFixed(2)} s, ${run.samples.length} samples from ${run.source === 'node' ? 'inside (Node)' : '/proc'}`,
   );
   if (run.measured) lines.push(`  measured: pid ${run.measured.pid} (${run.measured.argv.join(' ')}), started by ${run.command[0]}`);
+  if (run.samplerFailure) lines.push(`  the sampler could not load in pid ${run.samplerFailure.pid} (${run.samplerFailure.error}): sampled from /proc instead`);
   lines.push(`  RSS peak ${mib(run.rss.peak)}, steady ${mib(run.rss.steady)}, final ${mib(run.rss.final)}; held back at the end ${mib(run.heldBackFinal)}`);
   if (run.samplerCost) lines.push(`  sampling cost ${run.samplerCost.meanMs.toFixed(2)} ms per sample (max ${run.samplerCost.maxMs.toFixed(2)} ms)`);
   for (const note of run.check.served === true ? [] : run.check.notes) lines.push(`  note: ${note}`);

@@ -105,13 +105,15 @@ export function startRun(options: RunOptions): ActiveRun {
   const outside: WireSample[] = [];
   const trims: RunRecord['trims'] = [];
   let hello: Extract<WireMessage, { type: 'hello' }> | null = null;
+  let unavailable: Extract<WireMessage, { type: 'unavailable' }> | null = null;
   let mapped: Array<{ name: AllocatorName; library: string }> | null = null;
   let hwm: number | null = null;
   let threads: number | null = null;
 
   // The process to watch from outside: the Node process that samples itself (it may be a
-  // grandchild, under a shell or a launcher), else the child.
-  const target = (): number | undefined => hello?.pid ?? child.pid;
+  // grandchild, under a shell or a launcher) or would have but could not load the package, else
+  // the child.
+  const target = (): number | undefined => hello?.pid ?? unavailable?.pid ?? child.pid;
   const sampleOutside = (): void => {
     readSamples();
     const pid = target();
@@ -135,6 +137,7 @@ export function startRun(options: RunOptions): ActiveRun {
       return;
     }
     if (m.type === 'hello') hello = m;
+    else if (m.type === 'unavailable') unavailable = m;
     else if (m.type === 'sample' || m.type === 'exit') {
       inside.push(m.sample);
       if (m.sample.peak !== null && (hwm === null || m.sample.peak > hwm)) hwm = m.sample.peak;
@@ -188,6 +191,7 @@ export function startRun(options: RunOptions): ActiveRun {
           : checkFromMaps(resolved.name, mapped);
         const rss = rssFigures(samples, hwm);
         const last = samples[samples.length - 1];
+        const measured = hello ?? unavailable;
         const costs = inside.map((s) => s.costMs).filter((c): c is number => c !== null);
         resolve({
           label: candidate.label,
@@ -204,7 +208,8 @@ export function startRun(options: RunOptions): ActiveRun {
           startTime,
           wallMs,
           source,
-          measured: hello && hello.pid !== child.pid ? { pid: hello.pid, argv: hello.argv } : null,
+          measured: measured && measured.pid !== child.pid ? { pid: measured.pid, argv: measured.argv } : null,
+          samplerFailure: unavailable ? { pid: unavailable.pid, error: unavailable.error } : null,
           samples,
           trims,
           hwm,
