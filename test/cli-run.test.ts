@@ -192,4 +192,19 @@ describe('allocator-stats run', () => {
     expect(r.stderr).not.toContain('ERR_');
     expect(r.stderr).toContain('err\n');
   });
+
+  test('recommends nothing in any export of a single run', async () => {
+    const files = { json: path.join(dir, 'one.json'), md: path.join(dir, 'one.md'), html: path.join(dir, 'one.html') };
+    const r = await runCli(['run', '--quiet', '--export-json', files.json, '--export-markdown', files.md, '--export-html', files.html, '--', process.execPath, '-e', 'setTimeout(() => {}, 300)']);
+    expect(r.code).toBe(0);
+    expect(readJson(files.json).recommendation).toBeNull();
+    expect(fs.readFileSync(files.md, 'utf8')).toContain('| glibc |');
+    for (const file of [files.md, files.html]) expect(fs.readFileSync(file, 'utf8')).not.toMatch(/recommend/i);
+  });
+
+  test('a temporary directory it cannot create is one line on stderr and exit 1', async () => {
+    const r = await runCli(['run', '--', 'true'], { TMPDIR: path.join(dir, 'missing') });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^allocator-stats: cannot create a directory for the samples in \S+missing \(TMPDIR\): ENOENT\n$/);
+  });
 });

@@ -143,9 +143,11 @@ function addFindings(run: RunRecord): void {
   }
 }
 
-function exportAll(p: Parsed, command: string[], runs: RunRecord[], title: string): void {
-  const ranking = rank(runs);
-  if (typeof p.options['export-json'] === 'string') write(p.options['export-json'], `${JSON.stringify(jsonReport(command, runs, runs.length > 1 || title === 'compare' ? ranking : null), null, 2)}\n`);
+function exportAll(p: Parsed, command: string[], runs: RunRecord[], title: 'run' | 'compare'): void {
+  // One run is not a comparison: `run` recommends nothing, in any export.
+  const ranked = rank(runs);
+  const ranking = title === 'compare' ? ranked : { ...ranked, recommendation: null };
+  if (typeof p.options['export-json'] === 'string') write(p.options['export-json'], `${JSON.stringify(jsonReport(command, runs, title === 'compare' ? ranking : null), null, 2)}\n`);
   if (typeof p.options['export-markdown'] === 'string') write(p.options['export-markdown'], markdownReport(command, runs, ranking));
   if (typeof p.options['export-html'] === 'string') write(p.options['export-html'], htmlReport(command, runs, ranking, title));
 }

@@ -87,7 +87,12 @@ export function startRun(options: RunOptions): ActiveRun {
   Object.assign(env, candidate.env);
   if (resolved.library) env.LD_PRELOAD = resolved.library;
   // Private (0700) directory: only this user can read the samples or put lines into them.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-'));
+  let dir: string;
+  try {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-'));
+  } catch (error) {
+    throw new CliError(`cannot create a directory for the samples in ${os.tmpdir()} (TMPDIR): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1);
+  }
   const sampleFile = path.join(dir, 'samples.ndjson');
   fs.writeFileSync(sampleFile, '', { mode: 0o600 });
   delete env[ENV_CLAIMED];
