@@ -14,9 +14,13 @@ import { mappedAllocators, readStatus } from './procstatus';
 import { ENV_CLAIMED, ENV_INTERVAL, ENV_SAMPLE_FILE, type WireMessage, type WireSample } from './protocol';
 import { rssFigures } from './summary';
 
-/** Signals passed on to the program. SIGINT/SIGQUIT only when no terminal already sent them to it. */
+/**
+ * Signals passed on to the program, SIGINT and SIGQUIT included: Node cannot tell who sent a
+ * signal, so one sent with kill to allocator-stats alone (which the program never saw) cannot be
+ * told from a terminal's ^C or ^\ (which reached the program too). Passing it on always means a
+ * signal is never lost; the price is that a terminal's one reaches the program twice.
+ */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGQUIT'];
-const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
 
 /** A first outside sample soon after start, so a program shorter than one interval still has one. */
 export const FIRST_SAMPLE_MS = 50;
@@ -36,7 +40,6 @@ export interface RunOptions {
   /** Drop inherited allocator-tuning variables (compare: every candidate starts from the same ground). */
   cleanEnv: boolean;
   samplerPath: string;
-  onSample?: (run: { label: string; sample: WireSample; elapsedMs: number }) => void;
 }
 
 export interface ActiveRun {
@@ -130,7 +133,6 @@ export function startRun(options: RunOptions): ActiveRun {
     threads = s.threads ?? threads;
     const sample: WireSample = { ...emptySample(Date.now()), rss: s.rss, rssAnon: s.rssAnon, rssFile: s.rssFile, peak: s.peak, threads: s.threads };
     outside.push(sample);
-    if (!hello) options.onSample?.({ label: candidate.label, sample, elapsedMs: performance.now() - started });
   };
   let offset = 0;
   let partial = '';
@@ -146,7 +148,6 @@ export function startRun(options: RunOptions): ActiveRun {
     else if (m.type === 'sample' || m.type === 'exit') {
       inside.push(m.sample);
       if (m.sample.peak !== null && (hwm === null || m.sample.peak > hwm)) hwm = m.sample.peak;
-      options.onSample?.({ label: candidate.label, sample: m.sample, elapsedMs: performance.now() - started });
     } else if (m.type === 'trim') trims.push({ time: m.time, releasedBytes: m.releasedBytes });
   };
   // Reads what the sampler appended since the last read (a few hundred bytes per interval).
@@ -242,12 +243,10 @@ export function startRun(options: RunOptions): ActiveRun {
 
 /** Installs forwarding of signals to whatever run is active; returns the uninstaller. */
 export function forwardSignals(active: () => ActiveRun | null, onSignal?: (signal: NodeJS.Signals) => void): () => void {
-  // On a terminal, ^C and ^\ reach the whole foreground process group, the program included.
-  const fromTerminal = Boolean(process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY);
+  // allocator-stats itself does not die of them: it ends as the program does.
   const handlers = FORWARDED_SIGNALS.map((signal) => {
     const handler = (): void => {
       onSignal?.(signal);
-      if (fromTerminal && TERMINAL_SIGNALS.includes(signal)) return;
       active()?.kill(signal);
     };
     process.on(signal, handler);
