@@ -58,7 +58,7 @@ describe('allocator-stats run', () => {
     expect(r.stdout).toMatch(/^churn: start\nchurn: done\n@@PROC \{[^\n]*\}\n$/);
     expect(r.stderr.startsWith('churn: to stderr\n')).toBe(true);
     expect(r.stderr).toContain('jemalloc');
-    expect(r.stderr).not.toContain('\r'); // no progress line when piped
+    expect(r.stderr).not.toContain('\r'); // nothing drawn over the program's output
 
     const report = readJson(out);
     expect(Object.keys(report)).toEqual(['command', 'runs', 'recommendation']);
