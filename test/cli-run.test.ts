@@ -3,6 +3,7 @@
 // the figures held against what /proc said inside the same program.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { JsonReport } from '../src/cli/export-json';
 import { buildAllocProgram, CLI, FIXTURES, hasGcc, procLines, runCli, startCli, tempDir } from './cli-helpers';
@@ -12,6 +13,24 @@ const jemalloc = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
 const withJemalloc = testIf(jemalloc !== null, 'libjemalloc2 not installed (apt-get install libjemalloc2)');
 const withGcc = testIf(hasGcc, 'no C compiler (apt-get install gcc libc6-dev)');
 const withGccAndJemalloc = testIf(hasGcc && jemalloc !== null, 'needs gcc and libjemalloc2');
+const withScript = testIf(commandExists('script'), 'needs script(1) for a terminal (apt-get install bsdutils)');
+const withPermission = testIf(process.allowedNodeEnvironmentFlags.has('--experimental-permission'), 'this Node has no permission model');
+
+/**
+ * Runs a shell command line on a pseudo-terminal (script(1) copies what reaches it to `out`);
+ * `onOutput` sees the output as it comes, with the child to signal. `code` is the command's.
+ */
+function onTerminal(line: string, onOutput?: (out: string) => void): Promise<{ out: string; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qefc', line, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      onOutput?.(out);
+    });
+    child.on('close', (code) => resolve({ out, code }));
+  });
+}
 
 const SAMPLE_KEYS = ['t', 'rss', 'rssAnon', 'heapUsed', 'external', 'arrayBuffers', 'allocated', 'resident', 'heldBack', 'releasable', 'elu'];
 const RUN_KEYS = ['label', 'allocator', 'exitCode', 'wallMs', 'rss', 'samples', 'findings', 'allocatorCheck'];
@@ -39,7 +58,7 @@ describe('allocator-stats run', () => {
     expect(r.stdout).toMatch(/^churn: start\nchurn: done\n@@PROC \{[^\n]*\}\n$/);
     expect(r.stderr.startsWith('churn: to stderr\n')).toBe(true);
     expect(r.stderr).toContain('jemalloc');
-    expect(r.stderr).not.toContain('\r'); // no progress line when piped
+    expect(r.stderr).not.toContain('\r'); // nothing drawn over the program's output
 
     const report = readJson(out);
     expect(Object.keys(report)).toEqual(['command', 'runs', 'recommendation']);
@@ -127,18 +146,11 @@ describe('allocator-stats run', () => {
     expect(r2.stderr).toContain('NOT serving');
   });
 
-  testIf(commandExists('script'), 'needs script(1) for a terminal (apt-get install bsdutils)')('keeps a progress line on a terminal, and clears it', async () => {
-    // script(1) gives the command a pseudo-terminal and copies what reaches it to stdout.
-    const cli = `"${process.execPath}" "${CLI}" run --interval 100 -- "${process.execPath}" -e "setTimeout(() => {}, 800)"`;
-    const r = await new Promise<string>((resolve) => {
-      const child = spawn('script', ['-qec', cli, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout!.on('data', (d) => (out += d));
-      child.on('close', () => resolve(out));
-    });
-    expect(r).toMatch(/\r\x1b\[2Kglibc \d+\.\d s {2}RSS \d+\.\d MiB {2}held back \d+\.\d MiB/);
-    // Cleared before the summary.
-    expect(r).toMatch(/\r\x1b\[2Kallocator-stats: glibc/);
+  withScript('on a terminal, never writes over the program’s output: a prompt without a newline stays', async () => {
+    const r = await onTerminal(`"${process.execPath}" "${CLI}" run --interval 100 -- "${process.execPath}" "${path.join(FIXTURES, 'cli-prompt.js')}"`);
+    expect(r.out).toMatch(/prompt> answer\r?\n/);
+    expect(r.out).not.toContain('\x1b[');
+    expect(r.out).toContain('allocator-stats: glibc');
   });
 
   test('forwards SIGTERM to the program and exits with its exit code', async () => {
@@ -157,5 +169,82 @@ describe('allocator-stats run', () => {
     const r = await done;
     expect([r.code, r.signal]).toEqual([null, 'SIGTERM']);
     expect(r.stderr).toContain('killed by SIGTERM');
+  });
+
+  for (const signal of ['SIGINT', 'SIGQUIT'] as const) {
+    withScript(`on a terminal, passes ${signal} sent with kill to allocator-stats on to the program`, async () => {
+      const cli = `"${process.execPath}" "${CLI}" run --quiet --interval 200 -- "${process.execPath}" "${path.join(FIXTURES, 'cli-signal.js')}" trap ${signal}`;
+      let sent = false;
+      const r = await onTerminal(cli, (out) => {
+        // `ready <ppid>`: the program's parent is allocator-stats; only it gets the signal.
+        const m = /ready (\d+)/.exec(out);
+        if (m && !sent) {
+          sent = true;
+          process.kill(Number(m[1]), signal);
+        }
+      });
+      expect(r.out).toContain(`got ${signal}`);
+      expect(r.code).toBe(43);
+    });
+  }
+
+  test('exits 128 + the signal when the program dies of a signal Node cannot die of (SIGPIPE, SIGXFSZ)', async () => {
+    // `yes` writes until the reader goes away, then dies of SIGPIPE.
+    const { child, done } = startCli(['run', '--quiet', '--', 'yes']);
+    child.stdout!.once('data', () => child.stdout!.destroy());
+    const pipe = await done;
+    expect([pipe.code, pipe.signal]).toEqual([128 + os.constants.signals.SIGPIPE, null]);
+
+    const xfsz = await runCli(['run', '--', 'sh', '-c', 'kill -XFSZ $$']);
+    expect([xfsz.code, xfsz.signal]).toEqual([128 + os.constants.signals.SIGXFSZ, null]);
+    expect(xfsz.stderr).toContain('killed by SIGXFSZ');
+  });
+
+  test('leaves the program’s helper processes and worker threads alone: nothing of the package loaded, no addon mapped', async () => {
+    const r = await runCli(['run', '--quiet', '--', process.execPath, path.join(FIXTURES, 'cli-helpers-spawn.js'), ROOT]);
+    expect(r.code).toBe(0);
+    const loaded = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('@@LOADED '))
+      .map((l) => JSON.parse(l.slice('@@LOADED '.length)) as { where: string; modules: string[]; addonMapped?: boolean });
+    expect(loaded.map((l) => l.where).sort()).toEqual(['helper', 'worker']);
+    // The injected file itself, and the names it reads the environment with.
+    for (const l of loaded) expect(l.modules.sort()).toEqual(['lib/cli/protocol.js', 'lib/cli/sampler.js']);
+    expect(loaded.find((l) => l.where === 'helper')!.addonMapped).toBe(false);
+  });
+
+  test('runs a Node program that cannot load addons untouched, samples it from outside and says why', async () => {
+    const out = path.join(dir, 'no-addons.json');
+    const r = await runCli(['run', '--interval', '100', '--export-json', out, '--', process.execPath, '--no-addons', path.join(FIXTURES, 'cli-outerr.js')]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr.startsWith('err\nallocator-stats: glibc')).toBe(true);
+    expect(r.stderr).toMatch(/the sampler could not load in pid \d+ \(ERR_ADDON_LOAD: [^)]*disabled[^)]*\): sampled from \/proc instead/);
+    const run = readJson(out).runs[0];
+    expect(run.allocatorCheck.how).toBe('maps');
+    expect(run.samples.every((s) => s.heapUsed === null)).toBe(true);
+  });
+
+  withPermission('runs a Node program under the permission model untouched', async () => {
+    const r = await runCli(['run', '--quiet', '--', process.execPath, '--experimental-permission', '--allow-fs-read=*', path.join(FIXTURES, 'cli-outerr.js')]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).not.toContain('ERR_');
+    expect(r.stderr).toContain('err\n');
+  });
+
+  test('recommends nothing in any export of a single run', async () => {
+    const files = { json: path.join(dir, 'one.json'), md: path.join(dir, 'one.md'), html: path.join(dir, 'one.html') };
+    const r = await runCli(['run', '--quiet', '--export-json', files.json, '--export-markdown', files.md, '--export-html', files.html, '--', process.execPath, '-e', 'setTimeout(() => {}, 300)']);
+    expect(r.code).toBe(0);
+    expect(readJson(files.json).recommendation).toBeNull();
+    expect(fs.readFileSync(files.md, 'utf8')).toContain('| glibc |');
+    for (const file of [files.md, files.html]) expect(fs.readFileSync(file, 'utf8')).not.toMatch(/recommend/i);
+  });
+
+  test('a temporary directory it cannot create is one line on stderr and exit 1', async () => {
+    const r = await runCli(['run', '--', 'true'], { TMPDIR: path.join(dir, 'missing') });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^allocator-stats: cannot create a directory for the samples in \S+missing \(TMPDIR\): ENOENT\n$/);
   });
 });

@@ -2,6 +2,7 @@
 // allocator-stats: run a program under an allocator and watch its memory, compare allocators on
 // it, diagnose a running service, list the allocators installed here.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, integerOption, type OptionSpec, type Parsed } from './args';
 import { allocatorsCommand } from './cmd-allocators';
@@ -52,7 +53,7 @@ Options:
   --export-json <file>      write the samples, figures and findings as JSON
   --export-markdown <file>  write the summary table as Markdown
   --export-html <file>      write a self-contained HTML report with charts
-  --quiet                   no progress line and no summary`,
+  --quiet                   no summary`,
   compare: `Usage: allocator-stats compare [options] -- <command> [args…]
 
 Runs <command> under each candidate, interleaved, --runs times each, and ranks the candidates by
@@ -71,7 +72,7 @@ Options:
   --export-json <file>      write every run's samples, figures and findings, and the recommendation
   --export-markdown <file>  write the ranking table as Markdown
   --export-html <file>      write a self-contained HTML report with charts on one scale
-  --quiet                   no progress line and no table`,
+  --quiet                   no table`,
   doctor: `Usage: allocator-stats doctor [options] <url>
 
 Asks a running service's diagnostic endpoint (createDiagnosticHandler) for the doctor's findings
@@ -107,21 +108,6 @@ function checkExports(p: Parsed): void {
   }
 }
 
-function progress(enabled: boolean): { line: (text: string) => void; done: () => void } {
-  if (!enabled) return { line: () => undefined, done: () => undefined };
-  let shown = false;
-  return {
-    line(text) {
-      process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns || 80) - 1)}`);
-      shown = true;
-    },
-    done() {
-      if (shown) process.stderr.write('\r\x1b[2K');
-      shown = false;
-    },
-  };
-}
-
 function intervalOf(p: Parsed): number {
   return integerOption(p.options.interval, 'interval', DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
 }
@@ -143,9 +129,11 @@ function addFindings(run: RunRecord): void {
   }
 }
 
-function exportAll(p: Parsed, command: string[], runs: RunRecord[], title: string): void {
-  const ranking = rank(runs);
-  if (typeof p.options['export-json'] === 'string') write(p.options['export-json'], `${JSON.stringify(jsonReport(command, runs, runs.length > 1 || title === 'compare' ? ranking : null), null, 2)}\n`);
+function exportAll(p: Parsed, command: string[], runs: RunRecord[], title: 'run' | 'compare'): void {
+  // One run is not a comparison: `run` recommends nothing, in any export.
+  const ranked = rank(runs);
+  const ranking = title === 'compare' ? ranked : { ...ranked, recommendation: null };
+  if (typeof p.options['export-json'] === 'string') write(p.options['export-json'], `${JSON.stringify(jsonReport(command, runs, title === 'compare' ? ranking : null), null, 2)}\n`);
   if (typeof p.options['export-markdown'] === 'string') write(p.options['export-markdown'], markdownReport(command, runs, ranking));
   if (typeof p.options['export-html'] === 'string') write(p.options['export-html'], htmlReport(command, runs, ranking, title));
 }
@@ -158,6 +146,7 @@ function describeRun(run: RunRecord): string {
       `${run.exitCode !== null ? `exit ${run.exitCode}` : `killed by ${run.signal}`}, ${(run.wallMs / 1000).toFixed(2)} s, ${run.samples.length} samples from ${run.source === 'node' ? 'inside (Node)' : '/proc'}`,
   );
   if (run.measured) lines.push(`  measured: pid ${run.measured.pid} (${run.measured.argv.join(' ')}), started by ${run.command[0]}`);
+  if (run.samplerFailure) lines.push(`  the sampler could not load in pid ${run.samplerFailure.pid} (${run.samplerFailure.error}): sampled from /proc instead`);
   lines.push(`  RSS peak ${mib(run.rss.peak)}, steady ${mib(run.rss.steady)}, final ${mib(run.rss.final)}; held back at the end ${mib(run.heldBackFinal)}`);
   if (run.samplerCost) lines.push(`  sampling cost ${run.samplerCost.meanMs.toFixed(2)} ms per sample (max ${run.samplerCost.maxMs.toFixed(2)} ms)`);
   for (const note of run.check.served === true ? [] : run.check.notes) lines.push(`  note: ${note}`);
@@ -167,18 +156,23 @@ function describeRun(run: RunRecord): string {
   return lines.join('\n');
 }
 
-function liveLine(label: string, s: { rss: number | null; heldBack: number | null }, elapsedMs: number, prefix = ''): string {
-  return `${prefix}${label} ${(elapsedMs / 1000).toFixed(1)} s  RSS ${mib(s.rss)}${s.heldBack !== null ? `  held back ${mib(s.heldBack)}` : ''}`;
-}
+// Node ignores SIGPIPE and SIGXFSZ and starts its inspector on SIGUSR1, and a process cannot
+// undo that: it cannot die of these.
+const CANNOT_DIE_OF: ReadonlySet<NodeJS.Signals> = new Set(['SIGPIPE', 'SIGXFSZ', 'SIGUSR1']);
 
-/** The exit status of this process once the program has ended: the same code, or the same signal. */
-function exitLike(run: RunRecord): void {
-  if (run.signal) {
-    process.removeAllListeners(run.signal);
-    process.kill(process.pid, run.signal);
+/**
+ * Ends this process as the program ended: the same code, or the same signal; for a signal it
+ * cannot die of (or one that did not kill it), 128 + the signal's number, as a shell reports it.
+ */
+function exitLike(code: number | null, signal: NodeJS.Signals | null): void {
+  if (signal) {
+    process.removeAllListeners(signal);
+    if (!CANNOT_DIE_OF.has(signal)) process.kill(process.pid, signal);
+    // Still here: a signal to oneself with its default action is delivered before kill() returns.
+    process.exitCode = 128 + (os.constants.signals[signal] ?? 0);
     return;
   }
-  process.exitCode = run.exitCode ?? 1;
+  process.exitCode = code ?? 1;
 }
 
 async function runCommand(argv: string[]): Promise<void> {
@@ -196,24 +190,19 @@ async function runCommand(argv: string[]): Promise<void> {
   const label = typeof p.options.label === 'string' ? p.options.label : allocator.includes('/') ? path.basename(allocator) : allocator;
   const interval = intervalOf(p);
   const quiet = Boolean(p.options.quiet);
-  const bar = progress(!quiet && Boolean(process.stderr.isTTY));
   let active: ActiveRun | null = null;
   const unforward = forwardSignals(() => active);
-  active = startRun({
-    command, candidate: { label, allocator, env }, intervalMs: interval, cleanEnv: false, samplerPath: samplerPath(),
-    onSample: ({ label: l, sample, elapsedMs }) => bar.line(liveLine(l, sample, elapsedMs)),
-  });
   let run: RunRecord;
   try {
+    active = startRun({ command, candidate: { label, allocator, env }, intervalMs: interval, cleanEnv: false, samplerPath: samplerPath() });
     run = await active.result;
   } finally {
     unforward();
-    bar.done();
   }
   addFindings(run);
   exportAll(p, command, [run], 'run');
   if (!quiet) process.stderr.write(`${describeRun(run)}\n`);
-  exitLike(run);
+  exitLike(run.exitCode, run.signal);
 }
 
 function candidatesOf(p: Parsed): Candidate[] {
@@ -250,25 +239,19 @@ async function compareCommand(argv: string[]): Promise<void> {
   const runsEach = integerOption(p.options.runs, 'runs', 1, 1, MAX_RUNS);
   const interval = intervalOf(p);
   const quiet = Boolean(p.options.quiet);
-  const bar = progress(!quiet && Boolean(process.stderr.isTTY));
   let active: ActiveRun | null = null;
   let stopped: NodeJS.Signals | null = null;
   const unforward = forwardSignals(() => active, (signal) => {
     if (signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP') stopped = signal;
   });
   const runs: RunRecord[] = [];
-  const total = candidates.length * runsEach;
   try {
     // Interleaved: round r runs every candidate once, in an order rotated by r, so slow drifts of
     // the machine (other load, thermal) spread over all candidates instead of hitting one.
     for (let r = 0; r < runsEach && !stopped; r++) {
       for (let k = 0; k < candidates.length && !stopped; k++) {
         const candidate = candidates[(k + r) % candidates.length];
-        const n = runs.length + 1;
-        active = startRun({
-          command, candidate, intervalMs: interval, cleanEnv: true, samplerPath: samplerPath(),
-          onSample: ({ label, sample, elapsedMs }) => bar.line(liveLine(label, sample, elapsedMs, `[${n}/${total}] `)),
-        });
+        active = startRun({ command, candidate, intervalMs: interval, cleanEnv: true, samplerPath: samplerPath() });
         const run = await active.result;
         active = null;
         addFindings(run);
@@ -277,13 +260,8 @@ async function compareCommand(argv: string[]): Promise<void> {
     }
   } finally {
     unforward();
-    bar.done();
   }
-  if (stopped) {
-    process.removeAllListeners(stopped);
-    process.kill(process.pid, stopped);
-    return;
-  }
+  if (stopped) return exitLike(null, stopped);
   const ranking = rank(runs);
   exportAll(p, command, runs, 'compare');
   if (!quiet) {

@@ -34,6 +34,8 @@ export interface RunRecord {
   wallMs: number;
   /** The Node process measured from inside when it is not the one started (under a shell or a launcher). */
   measured: { pid: number; argv: string[] } | null;
+  /** The Node process that would have sampled itself but could not load the package (its addon): sampled from outside instead. */
+  samplerFailure: { pid: number; error: string } | null;
   /** 'node': full samples from the injected sampler; 'proc': /proc/<pid> read from outside. */
   source: 'node' | 'proc';
   samples: WireSample[];

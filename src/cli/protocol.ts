@@ -39,6 +39,13 @@ export type WireMessage =
       allocator: { name: string; version: string | null; library: string | null; notes: string[] };
       backgroundThread: boolean | null;
     }
+  | {
+      /** The Node process that would sample itself could not load the package (its addon): sample it from outside. */
+      type: 'unavailable';
+      pid: number;
+      argv: string[];
+      error: string;
+    }
   | { type: 'sample'; sample: WireSample }
   | { type: 'exit'; sample: WireSample }
   | { type: 'trim'; time: number; releasedBytes: number | null };

@@ -14,9 +14,13 @@ import { mappedAllocators, readStatus } from './procstatus';
 import { ENV_CLAIMED, ENV_INTERVAL, ENV_SAMPLE_FILE, type WireMessage, type WireSample } from './protocol';
 import { rssFigures } from './summary';
 
-/** Signals passed on to the program. SIGINT/SIGQUIT only when no terminal already sent them to it. */
+/**
+ * Signals passed on to the program, SIGINT and SIGQUIT included: Node cannot tell who sent a
+ * signal, so one sent with kill to allocator-stats alone (which the program never saw) cannot be
+ * told from a terminal's ^C or ^\ (which reached the program too). Passing it on always means a
+ * signal is never lost; the price is that a terminal's one reaches the program twice.
+ */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGQUIT'];
-const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
 
 /** A first outside sample soon after start, so a program shorter than one interval still has one. */
 export const FIRST_SAMPLE_MS = 50;
@@ -36,7 +40,6 @@ export interface RunOptions {
   /** Drop inherited allocator-tuning variables (compare: every candidate starts from the same ground). */
   cleanEnv: boolean;
   samplerPath: string;
-  onSample?: (run: { label: string; sample: WireSample; elapsedMs: number }) => void;
 }
 
 export interface ActiveRun {
@@ -87,7 +90,12 @@ export function startRun(options: RunOptions): ActiveRun {
   Object.assign(env, candidate.env);
   if (resolved.library) env.LD_PRELOAD = resolved.library;
   // Private (0700) directory: only this user can read the samples or put lines into them.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-'));
+  let dir: string;
+  try {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-'));
+  } catch (error) {
+    throw new CliError(`cannot create a directory for the samples in ${os.tmpdir()} (TMPDIR): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1);
+  }
   const sampleFile = path.join(dir, 'samples.ndjson');
   fs.writeFileSync(sampleFile, '', { mode: 0o600 });
   delete env[ENV_CLAIMED];
@@ -105,13 +113,15 @@ export function startRun(options: RunOptions): ActiveRun {
   const outside: WireSample[] = [];
   const trims: RunRecord['trims'] = [];
   let hello: Extract<WireMessage, { type: 'hello' }> | null = null;
+  let unavailable: Extract<WireMessage, { type: 'unavailable' }> | null = null;
   let mapped: Array<{ name: AllocatorName; library: string }> | null = null;
   let hwm: number | null = null;
   let threads: number | null = null;
 
   // The process to watch from outside: the Node process that samples itself (it may be a
-  // grandchild, under a shell or a launcher), else the child.
-  const target = (): number | undefined => hello?.pid ?? child.pid;
+  // grandchild, under a shell or a launcher) or would have but could not load the package, else
+  // the child.
+  const target = (): number | undefined => hello?.pid ?? unavailable?.pid ?? child.pid;
   const sampleOutside = (): void => {
     readSamples();
     const pid = target();
@@ -123,7 +133,6 @@ export function startRun(options: RunOptions): ActiveRun {
     threads = s.threads ?? threads;
     const sample: WireSample = { ...emptySample(Date.now()), rss: s.rss, rssAnon: s.rssAnon, rssFile: s.rssFile, peak: s.peak, threads: s.threads };
     outside.push(sample);
-    if (!hello) options.onSample?.({ label: candidate.label, sample, elapsedMs: performance.now() - started });
   };
   let offset = 0;
   let partial = '';
@@ -135,10 +144,10 @@ export function startRun(options: RunOptions): ActiveRun {
       return;
     }
     if (m.type === 'hello') hello = m;
+    else if (m.type === 'unavailable') unavailable = m;
     else if (m.type === 'sample' || m.type === 'exit') {
       inside.push(m.sample);
       if (m.sample.peak !== null && (hwm === null || m.sample.peak > hwm)) hwm = m.sample.peak;
-      options.onSample?.({ label: candidate.label, sample: m.sample, elapsedMs: performance.now() - started });
     } else if (m.type === 'trim') trims.push({ time: m.time, releasedBytes: m.releasedBytes });
   };
   // Reads what the sampler appended since the last read (a few hundred bytes per interval).
@@ -188,6 +197,7 @@ export function startRun(options: RunOptions): ActiveRun {
           : checkFromMaps(resolved.name, mapped);
         const rss = rssFigures(samples, hwm);
         const last = samples[samples.length - 1];
+        const measured = hello ?? unavailable;
         const costs = inside.map((s) => s.costMs).filter((c): c is number => c !== null);
         resolve({
           label: candidate.label,
@@ -204,7 +214,8 @@ export function startRun(options: RunOptions): ActiveRun {
           startTime,
           wallMs,
           source,
-          measured: hello && hello.pid !== child.pid ? { pid: hello.pid, argv: hello.argv } : null,
+          measured: measured && measured.pid !== child.pid ? { pid: measured.pid, argv: measured.argv } : null,
+          samplerFailure: unavailable ? { pid: unavailable.pid, error: unavailable.error } : null,
           samples,
           trims,
           hwm,
@@ -232,12 +243,10 @@ export function startRun(options: RunOptions): ActiveRun {
 
 /** Installs forwarding of signals to whatever run is active; returns the uninstaller. */
 export function forwardSignals(active: () => ActiveRun | null, onSignal?: (signal: NodeJS.Signals) => void): () => void {
-  // On a terminal, ^C and ^\ reach the whole foreground process group, the program included.
-  const fromTerminal = Boolean(process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY);
+  // allocator-stats itself does not die of them: it ends as the program does.
   const handlers = FORWARDED_SIGNALS.map((signal) => {
     const handler = (): void => {
       onSignal?.(signal);
-      if (fromTerminal && TERMINAL_SIGNALS.includes(signal)) return;
       active()?.kill(signal);
     };
     process.on(signal, handler);

@@ -3,22 +3,43 @@
 // it appends a sample every interval to the CLI's sample file.
 // It never writes to the program's stdout/stderr, never keeps the program alive, and takes the
 // allocator's walk off the JS thread (allocatorStats() runs it on the threadpool).
+// Every Node process and thread of the program loads this file, so at top level it loads nothing
+// of the package (only the protocol's names): the package, and with it the addon, is required
+// only once this process has decided to sample. A process that cannot load the addon
+// (--no-addons, the permission model) is left untouched and says so on the sample file.
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
-import { detectAllocator } from '../detect';
-import { allocatorStats, allocatorStatsSync } from '../stats';
-import { trimEvents } from '../trim';
 import type { MemoryStats, TrimResult } from '../types';
 import { ENV_CLAIMED, ENV_INTERVAL, ENV_SAMPLE_FILE, type WireMessage, type WireSample } from './protocol';
-import { readStatus } from './procstatus';
+
+interface Package {
+  detect: typeof import('../detect');
+  stats: typeof import('../stats');
+  trim: typeof import('../trim');
+  procstatus: typeof import('./procstatus');
+}
+
+/** Requires the package's modules (the addon among them); throws what loading the addon threw. */
+function loadPackage(): Package {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  return {
+    detect: require('../detect') as Package['detect'],
+    stats: require('../stats') as Package['stats'],
+    trim: require('../trim') as Package['trim'],
+    procstatus: require('./procstatus') as Package['procstatus'],
+  };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
 
 /**
  * One sample in the wire format: allocatorStats() (its walk on the threadpool), VmHWM and the
  * thread count from /proc/self/status, and the event-loop utilisation since the previous one.
  * Exported so that scripts/bench-cli-sampler.js measures exactly what the sampler does.
  */
-export function createWireSampler(): { sample(): Promise<WireSample>; sampleSync(): WireSample } {
+export function createWireSampler(pkg: Package = loadPackage()): { sample(): Promise<WireSample>; sampleSync(): WireSample } {
+  const { allocatorStats, allocatorStatsSync } = pkg.stats;
+  const { readStatus } = pkg.procstatus;
   let elu = performance.eventLoopUtilization();
   const toWire = (s: MemoryStats, costMs: number | null): WireSample => {
     const now = performance.eventLoopUtilization();
@@ -60,6 +81,23 @@ export function createWireSampler(): { sample(): Promise<WireSample>; sampleSync
 }
 
 function start(fd: number, intervalMs: number): void {
+  let pkg: Package;
+  let info: ReturnType<Package['detect']['detectAllocator']>;
+  try {
+    pkg = loadPackage();
+    info = pkg.detect.detectAllocator();
+  } catch (error) {
+    // Silent in the program: the CLI samples it from outside and says why.
+    const e = error as Error & { code?: string; cause?: unknown };
+    const reason = (e.cause instanceof Error ? e.cause : e).message.split('\n')[0];
+    try {
+      fs.writeSync(fd, `${JSON.stringify({ type: 'unavailable', pid: process.pid, argv: process.argv, error: e.code ? `${e.code}: ${reason}` : reason } satisfies WireMessage)}\n`);
+      fs.closeSync(fd);
+    } catch {
+      // The CLI is gone.
+    }
+    return;
+  }
   let broken = false;
   const send = (message: WireMessage): void => {
     if (broken) return;
@@ -73,12 +111,11 @@ function start(fd: number, intervalMs: number): void {
     }
   };
 
-  const sampler = createWireSampler();
+  const sampler = createWireSampler(pkg);
 
-  const info = detectAllocator();
   let backgroundThread: boolean | null = null;
   try {
-    const first = allocatorStatsSync();
+    const first = pkg.stats.allocatorStatsSync();
     const bg = first.raw['opt.background_thread'] ?? first.raw.backgroundThread ?? first.raw.background_thread;
     backgroundThread = typeof bg === 'boolean' ? bg : null;
   } catch {
@@ -108,7 +145,7 @@ function start(fd: number, intervalMs: number): void {
   }, intervalMs);
   timer.unref();
 
-  trimEvents.on('trim', (r: TrimResult) => send({ type: 'trim', time: r.time, releasedBytes: r.releasedBytes }));
+  pkg.trim.trimEvents.on('trim', (r: TrimResult) => send({ type: 'trim', time: r.time, releasedBytes: r.releasedBytes }));
 
   // The last word before the program exits: a synchronous sample (no event loop is left).
   process.on('exit', () => {
@@ -133,7 +170,7 @@ function activate(): void {
   try {
     fd = fs.openSync(file, 'a');
   } catch {
-    return; // the CLI is gone: nothing to report to
+    return; // the CLI is gone, or the program may not write files (permission model): sampled from outside
   }
   start(fd, interval);
 }
