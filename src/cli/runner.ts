@@ -15,10 +15,10 @@ import { ENV_CLAIMED, ENV_INTERVAL, ENV_SAMPLE_FILE, type WireMessage, type Wire
 import { rssFigures } from './summary';
 
 /**
- * Signals passed on to the program, SIGINT and SIGQUIT included: Node cannot tell who sent a
- * signal, so one sent with kill to allocator-stats alone (which the program never saw) cannot be
- * told from a terminal's ^C or ^\ (which reached the program too). Passing it on always means a
- * signal is never lost; the price is that a terminal's one reaches the program twice.
+ * Signals passed on to the program. A terminal sends ^C (SIGINT) and ^\ (SIGQUIT) to its whole
+ * foreground process group, the program included: those two are passed on only when
+ * allocator-stats is not in its terminal's foreground group at that moment (no terminal, a
+ * background job, a new session), where one sent to it cannot have reached the program too.
  */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGQUIT'];
 
@@ -242,11 +242,35 @@ export function startRun(options: RunOptions): ActiveRun {
 }
 
 /** Installs forwarding of signals to whatever run is active; returns the uninstaller. */
+const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+
+/**
+ * Whether this process is in the foreground process group of a controlling terminal, from
+ * /proc/self/stat (pgrp, tty_nr, tpgid): then ^C and ^\ reach every process of the group. The
+ * program is started in allocator-stats' own group, so it gets them from the terminal itself.
+ */
+export function inTerminalForeground(): boolean {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    // After "pid (comm) ": state ppid pgrp session tty_nr tpgid …
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pgrp = Number(fields[2]);
+    const ttyNr = Number(fields[4]);
+    const tpgid = Number(fields[5]);
+    return ttyNr !== 0 && tpgid === pgrp;
+  } catch {
+    // Without /proc: a terminal on any standard stream stands for one.
+    return Boolean(process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY);
+  }
+}
+
 export function forwardSignals(active: () => ActiveRun | null, onSignal?: (signal: NodeJS.Signals) => void): () => void {
   // allocator-stats itself does not die of them: it ends as the program does.
   const handlers = FORWARDED_SIGNALS.map((signal) => {
     const handler = (): void => {
       onSignal?.(signal);
+      // Asked when the signal comes: job control may have moved it to or from the foreground.
+      if (TERMINAL_SIGNALS.includes(signal) && inTerminalForeground()) return;
       active()?.kill(signal);
     };
     process.on(signal, handler);
