@@ -186,7 +186,7 @@ class Endpoint {
       this.pass(req, res, next);
       return;
     }
-    if (!hostAllowed(req.headers.host, req.socket?.localAddress, this.config.allowedHosts)) {
+    if (!hostAllowed(req.headers.host, req.socket?.localAddress, req.socket?.localPort, this.config.allowedHosts)) {
       sendError(req, res, {
         status: 421,
         code: 'ERR_HOST_NOT_ALLOWED',
