@@ -262,6 +262,19 @@ describe('options', () => {
     await expect(serveDiagnostics({ port: 70000 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
   });
 
+  test('a server bound to 0.0.0.0 or :: reports a loopback url that answers', async () => {
+    for (const [host, shown] of [['0.0.0.0', '127.0.0.1'], ['::', '[::1]']]) {
+      const s = await serveDiagnostics({ host, monitor: false });
+      try {
+        expect(s.host).toBe(host);
+        expect(s.url).toBe(`http://${shown}:${s.port}/debug/memory/`);
+        for (const route of ['', 'metrics', 'dashboard']) expect([host, route, (await get(`${s.url}${route}`)).status]).toEqual([host, route, 200]);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
   test('the server does not keep the process alive', async () => {
     // The child starts a server, reports, and must then exit on its own.
     const { value } = await runChild<{ port: number }>(

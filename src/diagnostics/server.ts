@@ -26,7 +26,7 @@ export interface DiagnosticServer {
   readonly server: http.Server;
   readonly host: string;
   readonly port: number;
-  /** e.g. http://127.0.0.1:40123/debug/memory/ */
+  /** e.g. http://127.0.0.1:40123/debug/memory/ (on loopback for a server bound to 0.0.0.0 or ::) */
   readonly url: string;
   /** Stops listening and closes open connections. Idempotent. */
   close(): Promise<void>;
@@ -39,6 +39,15 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 // often enough that a timeout ends within a quarter of its length, at most a second late.
 function checkingInterval(timeoutMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(timeoutMs / 4)));
+}
+
+/**
+ * The host of the server's url: its address, or for a server listening on every interface
+ * (0.0.0.0, ::) the loopback address, which a client on this machine can reach and name in Host.
+ */
+function urlHost(address: AddressInfo): string {
+  if (address.family === 'IPv6') return address.address === '::' ? '[::1]' : `[${address.address}]`;
+  return address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
 }
 
 /** Starts an http.Server serving createDiagnosticHandler(options); resolves once it listens. */
@@ -83,7 +92,7 @@ export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<Dia
       server.off('error', reject);
       if (!keep) server.unref();
       const address = server.address() as AddressInfo;
-      const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      const shown = urlHost(address);
       resolve({
         server,
         host: address.address,
