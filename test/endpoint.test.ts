@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { allocatorStatsSync, createDiagnosticHandler, serveDiagnostics, trim, type DiagnosticServer } from '../src';
-import { ALLOCATOR_LIBRARIES, findLibrary, MiB, runChild, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, findLibrary, MiB, runChild, runFixture, testIf } from './helpers';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -273,6 +273,18 @@ describe('options', () => {
         await s.close();
       }
     }
+  });
+
+  test('a serveDiagnostics that cannot listen stops the monitor it started, and only that one', async () => {
+    // A fresh process: this one already runs the monitor of the servers above.
+    const { value } = await runFixture<Record<string, unknown>>('endpoint-listen-fails.js', [], { timeoutMs: 30000 });
+    expect(value).toEqual({
+      started: { code: 'EADDRINUSE', running: false },
+      startedWithOptions: { code: 'EADDRINUSE', running: false },
+      createMonitorAfter: true,
+      foundRunning: { code: 'EADDRINUSE', same: true, running: true },
+      passedIn: { code: 'EADDRINUSE', running: true },
+    });
   });
 
   test('the server does not keep the process alive', async () => {

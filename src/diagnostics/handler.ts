@@ -310,13 +310,25 @@ class Endpoint {
  * for other paths), or fastify (see the README).
  */
 export function createDiagnosticHandler(options?: DiagnosticHandlerOptions): DiagnosticHandler {
+  return diagnosticEndpoint(options).handler;
+}
+
+/**
+ * The handler and a way to undo what creating it started (the doctor's monitor, when it started
+ * one), for serveDiagnostics() to call when it cannot listen.
+ */
+export function diagnosticEndpoint(options?: DiagnosticHandlerOptions): { handler: DiagnosticHandler; release(): void } {
   const config = handlerConfig(options, 'options', DOCTOR_HANDLER_OPTIONS);
-  const endpoint = new Endpoint(config, new DoctorRoutes(options?.monitor, options?.doctor));
-  return function diagnosticHandler(req, res, next) {
-    try {
-      endpoint.handle(req, res, typeof next === 'function' ? next : undefined);
-    } catch (error) {
-      sendError(req, res, internal(error));
-    }
+  const doctor = new DoctorRoutes(options?.monitor, options?.doctor);
+  const endpoint = new Endpoint(config, doctor);
+  return {
+    handler: function diagnosticHandler(req, res, next) {
+      try {
+        endpoint.handle(req, res, typeof next === 'function' ? next : undefined);
+      } catch (error) {
+        sendError(req, res, internal(error));
+      }
+    },
+    release: () => doctor.release(),
   };
 }

@@ -6,7 +6,7 @@ import { typeError } from '../errors';
 import { optionalBoolean, optionalInteger } from '../validate';
 import { DOCTOR_HANDLER_OPTIONS } from '../doctor/endpoint';
 import { handlerConfig, type DiagnosticHandlerOptions } from './config';
-import { createDiagnosticHandler } from './handler';
+import { diagnosticEndpoint, type DiagnosticHandler } from './handler';
 
 export interface ServeDiagnosticsOptions extends DiagnosticHandlerOptions {
   /** TCP port; 0 (the default) picks a free one: read it from the result's `port` or `url`. */
@@ -52,7 +52,8 @@ function urlHost(address: AddressInfo): string {
 
 /** Starts an http.Server serving createDiagnosticHandler(options); resolves once it listens. */
 export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<DiagnosticServer> {
-  let handler: ReturnType<typeof createDiagnosticHandler>;
+  let handler: DiagnosticHandler;
+  let release: () => void;
   let port: number;
   let host: string;
   let keep: boolean;
@@ -71,7 +72,7 @@ export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<Dia
     if (o.host !== undefined && isIP(o.host.replace(/^\[|\]$/g, '')) === 0) {
       handlerOptions.allowedHosts = [...(handlerOptions.allowedHosts ?? []), o.host];
     }
-    handler = createDiagnosticHandler(handlerOptions);
+    ({ handler, release } = diagnosticEndpoint(handlerOptions));
     prefix = config.prefix;
   } catch (error) {
     return Promise.reject(error);
@@ -87,9 +88,14 @@ export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<Dia
     socket.on('close', () => sockets.delete(socket));
   });
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    // A server that cannot listen leaves nothing behind: not the monitor it started either.
+    const failed = (error: Error): void => {
+      release();
+      reject(error);
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       if (!keep) server.unref();
       const address = server.address() as AddressInfo;
       const shown = urlHost(address);
