@@ -25,6 +25,17 @@ function raw(port: number, request: string): Promise<string> {
   });
 }
 
+// A raw request that asks for Connection: close and leaves its side open until the server closes.
+function rawOpen(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
+    let out = '';
+    socket.on('data', (d) => (out += d));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
 describe('serveDiagnostics (node:http)', () => {
   let server: DiagnosticServer;
   beforeAll(async () => {
@@ -160,6 +171,20 @@ describe('serveDiagnostics (node:http)', () => {
     const out = await raw(server.port, `GET /debug/memory/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\nabc`);
     expect(out.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
     expect(out.toLowerCase()).toContain('connection: close');
+  });
+
+  test('a chunked body over the limit gets 413 on the read-only routes too, counted as it arrives', async () => {
+    const chunks = (n: number, size: number): string => `${`${size.toString(16)}\r\n${'x'.repeat(size)}\r\n`.repeat(n)}0\r\n\r\n`;
+    for (const path of ['/debug/memory/', '/debug/memory/metrics', '/debug/memory/dashboard', '/debug/memory/doctor']) {
+      const out = await raw(server.port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nTransfer-Encoding: chunked\r\n\r\n${chunks(5, 1000)}`);
+      expect([path, out.split('\r\n')[0]]).toEqual([path, 'HTTP/1.1 413 Payload Too Large']);
+      expect(out.toLowerCase()).toContain('connection: close');
+      expect(JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)).code).toBe('ERR_BODY_TOO_LARGE');
+    }
+    // A small chunked body is read and the route answers as usual. The client keeps its side
+    // open: node:http drops an answer still pending when a client half-closes after a body.
+    const small = await rawOpen(server.port, `GET /debug/memory/metrics HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunks(1, 100)}`);
+    expect(small.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
   });
 });
 

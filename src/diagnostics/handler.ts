@@ -208,10 +208,21 @@ class Endpoint {
       sendError(req, res, { status: 405, code: 'ERR_METHOD_NOT_ALLOWED', message: `${method} is not allowed here`, headers: { Allow: ALLOW[r] } });
       return;
     }
-    if (method !== 'POST' && Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-      sendError(req, res, { status: 413, code: 'ERR_BODY_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
+    // POST /trim checks who asks before it reads a body; the read-only routes count theirs (a
+    // chunked one as it arrives) before answering.
+    if (method === 'POST' || !bodyPending(req)) {
+      this.serve(req, res, r);
       return;
     }
+    bodyWithin(req, MAX_BODY_BYTES)
+      .then((within) => {
+        if (within) this.serve(req, res, r);
+        else sendError(req, res, { status: 413, code: 'ERR_BODY_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
+      })
+      .catch((error: unknown) => sendError(req, res, internal(error)));
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, r: Route): void {
     if (r === '/doctor' || r === '/doctor/history') {
       const reply = this.doctor.serve(r);
       send(req, res, reply.status, 'application/json; charset=utf-8', json(reply.body));
