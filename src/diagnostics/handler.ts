@@ -258,6 +258,7 @@ class Endpoint {
       endpoint: {
         trim: this.config.trim,
         refreshMs: Math.max(this.config.minIntervalMs, 250),
+        doctor: this.doctor.enabled,
       },
     };
     send(req, res, 200, 'application/json; charset=utf-8', json(body), { Vary: 'Accept' });

@@ -83,6 +83,11 @@ export class DoctorRoutes {
     this.#started = this.#monitor !== null && this.#monitor !== running && !isMonitor(option);
   }
 
+  /** Whether GET …/doctor answers (false with monitor: false). */
+  get enabled(): boolean {
+    return this.#monitor !== null;
+  }
+
   /** Stops the monitor this endpoint started, if it did: never one found running or passed in. */
   release(): void {
     if (this.#started) this.#monitor?.stop();
