@@ -44,6 +44,7 @@ describe('doctor routes in this process', () => {
       expect(body.findings.filter((f) => f.severity !== 'info')).toEqual([]);
       expect(body.notes.join(' ')).toContain('No trend verdict');
       expect(body.monitor.running).toBe(true);
+      expect((await get(server.url)).body.endpoint.doctor).toBe(true);
 
       const h = await get(`${server.url}doctor/history`);
       expect(h.status).toBe(200);
@@ -61,6 +62,7 @@ describe('doctor routes in this process', () => {
       const r = await get(`${off.url}doctor`);
       expect(r.status).toBe(404);
       expect(r.body.code).toBe('ERR_DOCTOR_DISABLED');
+      expect((await get(off.url)).body.endpoint.doctor).toBe(false);
     } finally {
       await off.close();
     }
@@ -157,5 +159,33 @@ describe('doctor endpoint on a retaining process', () => {
     expect(Buffer.compare(before, after)).not.toBe(0);
     await page.screenshot({ path: '/tmp/doctor-dashboard.png', fullPage: true });
     expect(problems).toEqual([]);
+  });
+});
+
+describe('the page without the doctor', () => {
+  browserTest('with monitor: false the page never asks for doctor and logs no error', async () => {
+    const server = await serveDiagnostics({ monitor: false, minIntervalMs: 250 });
+    const b = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = await (await b.newContext()).newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text());
+      });
+      page.on('pageerror', (e) => problems.push(e.message));
+      const asked: string[] = [];
+      page.on('request', (r) => asked.push(new URL(r.url()).pathname));
+      await page.goto(`${server.url}dashboard`);
+      // Several polls of the JSON route: the page has read endpoint.doctor by then.
+      await page.locator('#status', { hasText: /^updated / }).waitFor();
+      await page.waitForTimeout(1000);
+      expect(asked.filter((p) => p === '/debug/memory/').length).toBeGreaterThanOrEqual(2);
+      expect(asked.filter((p) => p.includes('doctor'))).toEqual([]);
+      expect(await page.locator('#doctorPanel').isHidden()).toBe(true);
+      expect(problems).toEqual([]);
+    } finally {
+      await b.close();
+      await server.close();
+    }
   });
 });

@@ -76,6 +76,33 @@ describe('Host header (DNS rebinding)', () => {
     expect(await trims(server)).toBe(before + 1);
   });
 
+  test('a port in Host must be the port the connection reached; a Host without one is judged by its name', async () => {
+    const other = server.port === 1 ? 2 : server.port - 1;
+    for (const host of [`127.0.0.1:${other}`, `localhost:${other}`, 'localhost:1', `127.0.0.1:${server.port + 65536}`, '127.0.0.1:99999', '127.0.0.1:0', `127.0.0.1:0${server.port}`]) {
+      const out = await raw(server.port, `GET /debug/memory/metrics HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      expect([host, status(out)]).toEqual([host, 421]);
+      expect(body(out).code).toBe('ERR_HOST_NOT_ALLOWED');
+    }
+    // What clients send for port 80, or for 443 through a proxy that terminates TLS.
+    for (const host of ['127.0.0.1', 'localhost']) {
+      const out = await raw(server.port, `GET /debug/memory/metrics HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      expect([host, status(out)]).toEqual([host, 200]);
+    }
+    // Mounted on an application's own server the port is that server's.
+    const app = http.createServer(createDiagnosticHandler({ monitor: false }));
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const port = (app.address() as AddressInfo).port;
+    try {
+      const at = (host: string): Promise<number> => raw(port, `GET /debug/memory/metrics HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`).then(status);
+      expect(await at(`127.0.0.1:${port}`)).toBe(200);
+      expect(await at(`localhost:${port}`)).toBe(200);
+      expect(await at(`127.0.0.1:${server.port}`)).toBe(421);
+    } finally {
+      app.close();
+      app.closeAllConnections();
+    }
+  });
+
   test('allowedHosts admits the names listed, with or without a port, and no others', async () => {
     const named = await serveDiagnostics({ allowedHosts: ['Memory.Internal', `proxy.internal:8443`] });
     try {
@@ -398,7 +425,7 @@ describe('token options', () => {
   test('bad allowedHosts are refused with codes', () => {
     expect(() => createDiagnosticHandler({ allowedHosts: 'a.test' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => createDiagnosticHandler({ allowedHosts: [1 as never] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
-    for (const h of ['', 'a b', 'http://a.test', 'a.test/x', '*']) {
+    for (const h of ['', 'a b', 'http://a.test', 'a.test/x', '*', 'a.test:65536', 'a.test:99999', 'a.test:0']) {
       expect(() => createDiagnosticHandler({ allowedHosts: [h] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     }
   });

@@ -1,11 +1,14 @@
 // The diagnostic endpoint on real servers on 127.0.0.1: node:http, express and fastify.
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import express from 'express';
 import Fastify from 'fastify';
+import * as pkg from '../src';
 import { allocatorStatsSync, createDiagnosticHandler, serveDiagnostics, trim, type DiagnosticServer } from '../src';
-import { ALLOCATOR_LIBRARIES, findLibrary, MiB, runChild, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, findLibrary, MiB, ROOT, runChild, runFixture, testIf } from './helpers';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -21,6 +24,17 @@ function raw(port: number, request: string): Promise<string> {
     let out = '';
     socket.on('data', (d) => (out += d));
     socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
+// A raw request that asks for Connection: close and leaves its side open until the server closes.
+function rawOpen(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
+    let out = '';
+    socket.on('data', (d) => (out += d));
+    socket.on('close', () => resolve(out));
     socket.on('error', reject);
   });
 }
@@ -161,6 +175,20 @@ describe('serveDiagnostics (node:http)', () => {
     expect(out.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
     expect(out.toLowerCase()).toContain('connection: close');
   });
+
+  test('a chunked body over the limit gets 413 on the read-only routes too, counted as it arrives', async () => {
+    const chunks = (n: number, size: number): string => `${`${size.toString(16)}\r\n${'x'.repeat(size)}\r\n`.repeat(n)}0\r\n\r\n`;
+    for (const path of ['/debug/memory/', '/debug/memory/metrics', '/debug/memory/dashboard', '/debug/memory/doctor']) {
+      const out = await raw(server.port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nTransfer-Encoding: chunked\r\n\r\n${chunks(5, 1000)}`);
+      expect([path, out.split('\r\n')[0]]).toEqual([path, 'HTTP/1.1 413 Payload Too Large']);
+      expect(out.toLowerCase()).toContain('connection: close');
+      expect(JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)).code).toBe('ERR_BODY_TOO_LARGE');
+    }
+    // A small chunked body is read and the route answers as usual. The client keeps its side
+    // open: node:http drops an answer still pending when a client half-closes after a body.
+    const small = await rawOpen(server.port, `GET /debug/memory/metrics HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunks(1, 100)}`);
+    expect(small.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+  });
 });
 
 describe('POST /trim with a token', () => {
@@ -260,6 +288,31 @@ describe('options', () => {
 
   test('serveDiagnostics rejects bad ports', async () => {
     await expect(serveDiagnostics({ port: 70000 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+
+  test('a server bound to 0.0.0.0 or :: reports a loopback url that answers', async () => {
+    for (const [host, shown] of [['0.0.0.0', '127.0.0.1'], ['::', '[::1]']]) {
+      const s = await serveDiagnostics({ host, monitor: false });
+      try {
+        expect(s.host).toBe(host);
+        expect(s.url).toBe(`http://${shown}:${s.port}/debug/memory/`);
+        for (const route of ['', 'metrics', 'dashboard']) expect([host, route, (await get(`${s.url}${route}`)).status]).toEqual([host, route, 200]);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  test('a serveDiagnostics that cannot listen stops the monitor it started, and only that one', async () => {
+    // A fresh process: this one already runs the monitor of the servers above.
+    const { value } = await runFixture<Record<string, unknown>>('endpoint-listen-fails.js', [], { timeoutMs: 30000 });
+    expect(value).toEqual({
+      started: { code: 'EADDRINUSE', running: false },
+      startedWithOptions: { code: 'EADDRINUSE', running: false },
+      createMonitorAfter: true,
+      foundRunning: { code: 'EADDRINUSE', same: true, running: true },
+      passedIn: { code: 'EADDRINUSE', running: true },
+    });
   });
 
   test('the server does not keep the process alive', async () => {
@@ -364,6 +417,51 @@ describe('fastify', () => {
       expect((await get(`${base}/debug/memory/..%2f`)).status).toBe(404);
       expect((await get(`${base}/debug/memory/?q=${'x'.repeat(10 * 1024)}`)).status).toBe(414);
       expect((await get(`${base}/hello`)).text).toBe('hello');
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('fastify, as docs/diagnostics.md mounts it', () => {
+  // The recipe exactly as printed, with `allocator-stats` resolved to this tree.
+  function recipe(): ReturnType<typeof Fastify> {
+    const doc = fs.readFileSync(path.join(ROOT, 'docs', 'diagnostics.md'), 'utf8');
+    const code = /^fastify \(5\)[\s\S]*?^```js\n([\s\S]*?)^```$/m.exec(doc)?.[1];
+    if (!code) throw new Error('no fastify recipe in docs/diagnostics.md');
+    const load = (id: string): unknown => (id === 'allocator-stats' ? pkg : require(id));
+    return new Function('require', 'process', `${code}\nreturn fastify;`)(load, process) as ReturnType<typeof Fastify>;
+  }
+
+  test('every answer is the endpoint\'s own: bodies fastify would parse or refuse get its 413, and its checks come first', async () => {
+    const saved = process.env.MEMORY_DEBUG_TOKEN;
+    process.env.MEMORY_DEBUG_TOKEN = TOKEN;
+    const app = recipe();
+    if (saved === undefined) delete process.env.MEMORY_DEBUG_TOKEN;
+    else process.env.MEMORY_DEBUG_TOKEN = saved;
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as AddressInfo).port;
+    const trimUrl = `http://127.0.0.1:${port}/debug/memory/trim`;
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    try {
+      const cases: Array<[string, RequestInit, number, string]> = [
+        ['5000 bytes of JSON', { headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ a: 'x'.repeat(5000) }) }, 413, 'ERR_BODY_TOO_LARGE'],
+        ['5000 bytes of text', { headers: { ...auth, 'content-type': 'text/plain' }, body: 'x'.repeat(5000) }, 413, 'ERR_BODY_TOO_LARGE'],
+        ['JSON that does not parse, no token', { headers: { 'content-type': 'application/json' }, body: '{bad json' }, 401, 'ERR_UNAUTHORIZED'],
+        ['a big body from another site', { headers: { ...auth, 'content-type': 'application/json', origin: 'http://evil.example' }, body: 'x'.repeat(5000) }, 403, 'ERR_CROSS_ORIGIN'],
+        ['a big body without the token', { headers: { 'content-type': 'application/json' }, body: 'x'.repeat(5000) }, 401, 'ERR_UNAUTHORIZED'],
+      ];
+      for (const [what, init, status, code] of cases) {
+        const r = await get(trimUrl, { method: 'POST', ...init });
+        expect([what, r.status, r.headers.get('cache-control'), JSON.parse(r.text).code]).toEqual([what, status, 'no-store', code]);
+      }
+      // JSON that does not parse is no concern of an endpoint that reads no body: the trim runs.
+      const bad = await get(trimUrl, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{bad json' });
+      expect([bad.status, bad.headers.get('cache-control'), JSON.parse(bad.text).supported]).toEqual([200, 'no-store', true]);
+      // A foreign Host is refused before any body is looked at.
+      const foreign = await raw(port, `POST /debug/memory/trim HTTP/1.1\r\nHost: rebind.test:${port}\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{bad json`);
+      expect(foreign.split('\r\n')[0]).toBe('HTTP/1.1 421 Misdirected Request');
+      expect((await get(`http://127.0.0.1:${port}/debug/memory/metrics`)).status).toBe(200);
     } finally {
       await app.close();
     }

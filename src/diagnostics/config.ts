@@ -47,8 +47,8 @@ export interface HandlerConfig {
 export const HANDLER_OPTIONS = ['prefix', 'minIntervalMs', 'allowTrim', 'token', 'metricsPrefix', 'allowedHosts'] as const;
 // RFC 6750 b64token characters a client can put after "Bearer ", without the '=' padding.
 const TOKEN = /^[A-Za-z0-9\-._~+/]+$/;
-// A DNS name, an IPv4 address or a bracketed IPv6 address, with an optional port.
-const HOST = /^([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/;
+// A DNS name, an IPv4 address or a bracketed IPv6 address, with an optional port (1-65535).
+const HOST = /^([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(?::(6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}))?$/;
 
 function allowedHostsOption(value: unknown, name: string): ReadonlySet<string> {
   if (value === undefined) return new Set();
@@ -64,10 +64,15 @@ function allowedHostsOption(value: unknown, name: string): ReadonlySet<string> {
 
 /** The host part of a Host header, lower-cased and without brackets, or null when malformed. */
 export function hostName(header: string): string | null {
+  return hostParts(header)?.name ?? null;
+}
+
+/** A Host header's name (lower-cased, without brackets) and port (null when it has none). */
+function hostParts(header: string): { name: string; port: number | null } | null {
   const m = HOST.exec(header);
   if (!m) return null;
   const h = m[1].toLowerCase();
-  return h.startsWith('[') ? h.slice(1, -1) : h;
+  return { name: h.startsWith('[') ? h.slice(1, -1) : h, port: m[2] === undefined ? null : Number(m[2]) };
 }
 
 /** The address a request came in on, IPv4-mapped IPv6 written as IPv4. */
@@ -80,15 +85,19 @@ function localAddress(address: string | undefined): string | null {
 /**
  * Whether the Host header names this server: the address the connection really reached,
  * `localhost` when that address is loopback, or an allowed name. A DNS-rebinding page sends its
- * own name, which is none of these.
+ * own name, which is none of these. A port in the header must be the one the connection reached
+ * (an allowedHosts name without a port admits any); a Host without one is what clients send for
+ * the scheme's default port (80, or 443 through a TLS proxy) and is judged by its name.
  */
-export function hostAllowed(header: unknown, socketAddress: string | undefined, allowed: ReadonlySet<string>): boolean {
+export function hostAllowed(header: unknown, socketAddress: string | undefined, socketPort: number | undefined, allowed: ReadonlySet<string>): boolean {
   if (typeof header !== 'string') return false;
-  const name = hostName(header);
-  if (name === null) return false;
+  const host = hostParts(header);
+  if (host === null) return false;
+  const { name, port } = host;
   if (allowed.has(name) || allowed.has(header.toLowerCase())) return true;
   const local = localAddress(socketAddress);
   if (local === null) return false;
+  if (port !== null && port !== socketPort) return false;
   if (name === local) return true;
   const loopback = local === '::1' || (isIP(local) === 4 && local.startsWith('127.'));
   return name === 'localhost' && loopback;

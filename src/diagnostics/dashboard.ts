@@ -216,6 +216,8 @@ const SCRIPT = `
     $('trimPanel').hidden = trimMode === 'off';
     $('token').hidden = trimMode !== 'token';
     refreshMs = j.endpoint.refreshMs;
+    // The doctor is asked only once the endpoint says it serves one (not with monitor: false).
+    if (j.endpoint.doctor && !doctorOn) { doctorOn = true; pollDoctor(); }
   }
 
   function poll() {
@@ -245,6 +247,7 @@ const SCRIPT = `
   // The doctor: findings and the parts of RSS over the monitor's window, served by the handler
   // (GET doctor), so a page load shows the past. Trims are marked on that chart.
   var doctor = null;
+  var doctorOn = false;
   var doctorTimer = null;
   var DOCTOR_MIN_MS = 2000;
   var PARTS = [['v8Heap', 'v8'], ['arrayBuffers', 'ab'], ['nativeInUse', 'alloc'], ['heldBack', 'held'], ['other', 'other']];
@@ -384,12 +387,11 @@ const SCRIPT = `
   document.addEventListener('visibilitychange', function () {
     if (document.hidden) return;
     poll();
-    if (!doctorTimer) pollDoctor();
+    if (doctorOn && !doctorTimer) pollDoctor();
   });
   window.addEventListener('resize', function () { draw(); drawHistory(); });
   draw();
   poll();
-  pollDoctor();
 })();
 `;
 

@@ -186,7 +186,7 @@ class Endpoint {
       this.pass(req, res, next);
       return;
     }
-    if (!hostAllowed(req.headers.host, req.socket?.localAddress, this.config.allowedHosts)) {
+    if (!hostAllowed(req.headers.host, req.socket?.localAddress, req.socket?.localPort, this.config.allowedHosts)) {
       sendError(req, res, {
         status: 421,
         code: 'ERR_HOST_NOT_ALLOWED',
@@ -208,10 +208,21 @@ class Endpoint {
       sendError(req, res, { status: 405, code: 'ERR_METHOD_NOT_ALLOWED', message: `${method} is not allowed here`, headers: { Allow: ALLOW[r] } });
       return;
     }
-    if (method !== 'POST' && Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-      sendError(req, res, { status: 413, code: 'ERR_BODY_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
+    // POST /trim checks who asks before it reads a body; the read-only routes count theirs (a
+    // chunked one as it arrives) before answering.
+    if (method === 'POST' || !bodyPending(req)) {
+      this.serve(req, res, r);
       return;
     }
+    bodyWithin(req, MAX_BODY_BYTES)
+      .then((within) => {
+        if (within) this.serve(req, res, r);
+        else sendError(req, res, { status: 413, code: 'ERR_BODY_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
+      })
+      .catch((error: unknown) => sendError(req, res, internal(error)));
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, r: Route): void {
     if (r === '/doctor' || r === '/doctor/history') {
       const reply = this.doctor.serve(r);
       send(req, res, reply.status, 'application/json; charset=utf-8', json(reply.body));
@@ -247,6 +258,7 @@ class Endpoint {
       endpoint: {
         trim: this.config.trim,
         refreshMs: Math.max(this.config.minIntervalMs, 250),
+        doctor: this.doctor.enabled,
       },
     };
     send(req, res, 200, 'application/json; charset=utf-8', json(body), { Vary: 'Accept' });
@@ -310,13 +322,25 @@ class Endpoint {
  * for other paths), or fastify (see the README).
  */
 export function createDiagnosticHandler(options?: DiagnosticHandlerOptions): DiagnosticHandler {
+  return diagnosticEndpoint(options).handler;
+}
+
+/**
+ * The handler and a way to undo what creating it started (the doctor's monitor, when it started
+ * one), for serveDiagnostics() to call when it cannot listen.
+ */
+export function diagnosticEndpoint(options?: DiagnosticHandlerOptions): { handler: DiagnosticHandler; release(): void } {
   const config = handlerConfig(options, 'options', DOCTOR_HANDLER_OPTIONS);
-  const endpoint = new Endpoint(config, new DoctorRoutes(options?.monitor, options?.doctor));
-  return function diagnosticHandler(req, res, next) {
-    try {
-      endpoint.handle(req, res, typeof next === 'function' ? next : undefined);
-    } catch (error) {
-      sendError(req, res, internal(error));
-    }
+  const doctor = new DoctorRoutes(options?.monitor, options?.doctor);
+  const endpoint = new Endpoint(config, doctor);
+  return {
+    handler: function diagnosticHandler(req, res, next) {
+      try {
+        endpoint.handle(req, res, typeof next === 'function' ? next : undefined);
+      } catch (error) {
+        sendError(req, res, internal(error));
+      }
+    },
+    release: () => doctor.release(),
   };
 }

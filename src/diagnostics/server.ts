@@ -6,7 +6,7 @@ import { typeError } from '../errors';
 import { optionalBoolean, optionalInteger } from '../validate';
 import { DOCTOR_HANDLER_OPTIONS } from '../doctor/endpoint';
 import { handlerConfig, type DiagnosticHandlerOptions } from './config';
-import { createDiagnosticHandler } from './handler';
+import { diagnosticEndpoint, type DiagnosticHandler } from './handler';
 
 export interface ServeDiagnosticsOptions extends DiagnosticHandlerOptions {
   /** TCP port; 0 (the default) picks a free one: read it from the result's `port` or `url`. */
@@ -26,7 +26,7 @@ export interface DiagnosticServer {
   readonly server: http.Server;
   readonly host: string;
   readonly port: number;
-  /** e.g. http://127.0.0.1:40123/debug/memory/ */
+  /** e.g. http://127.0.0.1:40123/debug/memory/ (on loopback for a server bound to 0.0.0.0 or ::) */
   readonly url: string;
   /** Stops listening and closes open connections. Idempotent. */
   close(): Promise<void>;
@@ -41,9 +41,19 @@ function checkingInterval(timeoutMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(timeoutMs / 4)));
 }
 
+/**
+ * The host of the server's url: its address, or for a server listening on every interface
+ * (0.0.0.0, ::) the loopback address, which a client on this machine can reach and name in Host.
+ */
+function urlHost(address: AddressInfo): string {
+  if (address.family === 'IPv6') return address.address === '::' ? '[::1]' : `[${address.address}]`;
+  return address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
+}
+
 /** Starts an http.Server serving createDiagnosticHandler(options); resolves once it listens. */
 export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<DiagnosticServer> {
-  let handler: ReturnType<typeof createDiagnosticHandler>;
+  let handler: DiagnosticHandler;
+  let release: () => void;
   let port: number;
   let host: string;
   let keep: boolean;
@@ -62,7 +72,7 @@ export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<Dia
     if (o.host !== undefined && isIP(o.host.replace(/^\[|\]$/g, '')) === 0) {
       handlerOptions.allowedHosts = [...(handlerOptions.allowedHosts ?? []), o.host];
     }
-    handler = createDiagnosticHandler(handlerOptions);
+    ({ handler, release } = diagnosticEndpoint(handlerOptions));
     prefix = config.prefix;
   } catch (error) {
     return Promise.reject(error);
@@ -78,12 +88,17 @@ export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<Dia
     socket.on('close', () => sockets.delete(socket));
   });
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    // A server that cannot listen leaves nothing behind: not the monitor it started either.
+    const failed = (error: Error): void => {
+      release();
+      reject(error);
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       if (!keep) server.unref();
       const address = server.address() as AddressInfo;
-      const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      const shown = urlHost(address);
       resolve({
         server,
         host: address.address,

@@ -60,23 +60,37 @@ export function currentDiagnosis(): Diagnosis | null {
 export class DoctorRoutes {
   readonly #monitor: Monitor | null;
   readonly #thresholds: DiagnoseThresholds;
+  /** Whether this endpoint started #monitor (rather than found it running or was given it). */
+  readonly #started: boolean;
 
   constructor(option: unknown, doctor: unknown, name = 'options') {
     this.#thresholds = thresholdsOption(doctor, `${name}.doctor`);
     if (doctor !== undefined) endpointThresholds = this.#thresholds;
+    const running = runningMonitor();
     if (option === false) {
       this.#monitor = null;
     } else if (isMonitor(option)) {
       this.#monitor = option;
     } else if (option === undefined || option === true) {
-      this.#monitor = runningMonitor() ?? createMonitor();
+      this.#monitor = running ?? createMonitor();
     } else if (typeof option === 'object' && option !== null && !Array.isArray(option)) {
       // Checked even when a monitor already runs (and is used instead): bad options fail at setup.
       checkMonitorOptions(option, `${name}.monitor`);
-      this.#monitor = runningMonitor() ?? createMonitorAt(option, `${name}.monitor`);
+      this.#monitor = running ?? createMonitorAt(option, `${name}.monitor`);
     } else {
       throw typeError('a boolean, a Monitor or monitor options', `${name}.monitor`, option);
     }
+    this.#started = this.#monitor !== null && this.#monitor !== running && !isMonitor(option);
+  }
+
+  /** Whether GET …/doctor answers (false with monitor: false). */
+  get enabled(): boolean {
+    return this.#monitor !== null;
+  }
+
+  /** Stops the monitor this endpoint started, if it did: never one found running or passed in. */
+  release(): void {
+    if (this.#started) this.#monitor?.stop();
   }
 
   /** Answers GET …/doctor and GET …/doctor/history. */
