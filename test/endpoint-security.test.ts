@@ -9,7 +9,7 @@ import express from 'express';
 import { chromium, type Browser } from 'playwright-core';
 import { createDiagnosticHandler, serveDiagnostics, type DiagnosticServer } from '../src';
 import { REQUEST_TIMEOUT_MS } from '../src/diagnostics/server';
-import { testIf } from './helpers';
+import { rawHttp, testIf } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const browserTest = testIf(fs.existsSync(CHROMIUM), 'chromium not installed (apt-get install chromium)');
@@ -32,15 +32,7 @@ afterAll(async () => {
 
 // A raw request, for Host headers fetch() will not send. It asks for Connection: close, so the
 // server ends the connection once it has answered.
-function raw(port: number, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
-    let out = '';
-    socket.on('data', (d) => (out += d));
-    socket.on('end', () => resolve(out));
-    socket.on('error', reject);
-  });
-}
+const raw = (port: number, request: string): Promise<string> => rawHttp(port, request);
 const status = (response: string): number => Number(response.split(' ')[1]);
 const body = (response: string): { code?: string } => JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4));
 

@@ -1,14 +1,13 @@
 // The diagnostic endpoint on real servers on 127.0.0.1: node:http, express and fastify.
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express from 'express';
 import Fastify from 'fastify';
 import * as pkg from '../src';
 import { allocatorStatsSync, createDiagnosticHandler, serveDiagnostics, trim, type DiagnosticServer } from '../src';
-import { ALLOCATOR_LIBRARIES, findLibrary, MiB, ROOT, runChild, runFixture, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, findLibrary, MiB, rawHttp, ROOT, runChild, runFixture, testIf } from './helpers';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -17,27 +16,10 @@ async function get(url: string, init: RequestInit = {}): Promise<{ status: numbe
   return { status: r.status, headers: r.headers, text: await r.text() };
 }
 
-// A raw request, for what fetch() refuses to send (dot segments, encoded slashes, odd methods).
-function raw(port: number, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.end(request));
-    let out = '';
-    socket.on('data', (d) => (out += d));
-    socket.on('end', () => resolve(out));
-    socket.on('error', reject);
-  });
-}
-
-// A raw request that asks for Connection: close and leaves its side open until the server closes.
-function rawOpen(port: number, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
-    let out = '';
-    socket.on('data', (d) => (out += d));
-    socket.on('close', () => resolve(out));
-    socket.on('error', reject);
-  });
-}
+// Raw requests, for what fetch() refuses to send (dot segments, encoded slashes, odd methods):
+// raw() half-closes after the request, rawOpen() asks for Connection: close and waits.
+const raw = (port: number, request: string): Promise<string> => rawHttp(port, request, true);
+const rawOpen = (port: number, request: string): Promise<string> => rawHttp(port, request);
 
 describe('serveDiagnostics (node:http)', () => {
   let server: DiagnosticServer;

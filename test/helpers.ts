@@ -2,6 +2,7 @@
 // turns into failures (ALLOCATOR_STATS_REQUIRE_ALL=1).
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ALLOCATORS, type PreloadedName } from '../src/allocators';
 
@@ -211,4 +212,20 @@ export function runFixture<T = unknown>(
   } = {},
 ): Promise<ChildResult<T>> {
   return runNode<T>([...(options.execArgv ?? []), fixture(name), ...args], options);
+}
+
+/**
+ * A raw HTTP request on 127.0.0.1, for what fetch() will not send (Host headers, dot segments,
+ * chunked bodies, odd methods); resolves with everything the server sent once the connection
+ * has closed. `endAfterWrite` half-closes our side after the request; otherwise it stays open
+ * until the server closes (send `Connection: close`).
+ */
+export function rawHttp(port: number, request: string, endAfterWrite = false): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => (endAfterWrite ? socket.end(request) : socket.write(request)));
+    let out = '';
+    socket.on('data', (d) => (out += d));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+  });
 }
