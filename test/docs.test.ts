@@ -3,12 +3,11 @@
 // where `allocator-stats` resolves to this tree, and must exit 0 by itself: a snippet that starts
 // a server or a timer and keeps the process alive fails here. Pages added to docs/ later are
 // covered without editing this file.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
-import { ALLOCATOR_LIBRARIES, ROOT, findLibrary, testIf } from './helpers';
+import { ALLOCATOR_LIBRARIES, ROOT, findLibrary, spawnNode, testIf } from './helpers';
 
 interface Block {
   file: string;
@@ -123,22 +122,10 @@ function compileTypeScript(tsBlocks: Block[]): Map<string, string[]> {
   return errors;
 }
 
-function runNode(script: string, preload: string | null): Promise<{ code: number | null; signal: string | null; output: string }> {
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), ...SNIPPET_ENV };
-  delete env.LD_PRELOAD;
-  delete env.NODE_OPTIONS;
-  if (preload) env.LD_PRELOAD = preload;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script], { cwd: sandbox, env });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), SNIPPET_TIMEOUT_MS);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output });
-    });
-  });
+async function runNode(script: string, preload: string | null): Promise<{ code: number | null; signal: string | null; output: string }> {
+  // No NODE_OPTIONS of the runner's: a snippet runs as a user would run it.
+  const r = await spawnNode([script], { preload, env: { ...SNIPPET_ENV, NODE_OPTIONS: '' }, cwd: sandbox, timeoutMs: SNIPPET_TIMEOUT_MS });
+  return { code: r.code, signal: r.signal, output: `${r.stdout}${r.stderr}` };
 }
 
 beforeAll(() => {

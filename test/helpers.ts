@@ -101,6 +101,8 @@ export interface NodeRunOptions {
   timeoutMs?: number;
   /** A command that runs `node` with its arguments (e.g. valgrind, or unshare for another namespace). */
   prefix?: string[];
+  /** The working directory; the package root by default. */
+  cwd?: string;
 }
 
 /** Runs a fresh `node` with `args` (nothing preloaded unless `preload` says so) from the package root. */
@@ -110,7 +112,7 @@ export function spawnNode(args: readonly string[], options: NodeRunOptions & { t
   if (options.preload) env.LD_PRELOAD = options.preload;
   return new Promise((resolve, reject) => {
     const [command, ...before] = options.prefix ?? [process.execPath];
-    const child = spawn(command, options.prefix ? [...before, process.execPath, ...args] : [...args], { env, cwd: ROOT });
+    const child = spawn(command, options.prefix ? [...before, process.execPath, ...args] : [...args], { env, cwd: options.cwd ?? ROOT });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
