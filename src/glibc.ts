@@ -6,7 +6,8 @@
 import { performance } from 'node:perf_hooks';
 import { binding, Layout, nativeBackend, type Fields, type NativeMallinfo, type NativeSample, type NativeTrim } from './binding';
 import { registerBackend } from './backends';
-import type { AllocatorNumbers, Backend, BackendSample, BackendTrim, SampleRequest, TrimRequest } from './backends/types';
+import { backendOver } from './backends/native';
+import type { AllocatorNumbers, BackendSample, BackendTrim } from './backends/types';
 import { requireAllocator } from './detect';
 import { keepCallerStack, typeError, unsupported, withCode } from './errors';
 import { mallocInfoFromRows, type MallocInfo } from './mallocinfo';
@@ -231,26 +232,14 @@ const SYNC_ARGS = {
   counters: { releasable: 0, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS },
 } as const;
 
-const glibcBackend: Backend = {
-  name: 'glibc',
-  canTrim: true,
-  sampleSync(request: SampleRequest) {
-    return toSample(native.sampleSync(request.releasable ? SYNC_ARGS.releasable : SYNC_ARGS.counters));
-  },
-  sample(request: SampleRequest) {
-    return keepCallerStack(native.sample({ releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: 0 }), glibcBackend.sample).then(
-      toSample,
-    );
-  },
-  trimSync(request: TrimRequest) {
-    return toTrim(native.trimSync({ pad: request.pad, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS }));
-  },
-  trim(request: TrimRequest) {
-    return keepCallerStack(native.trim({ pad: request.pad, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS }), glibcBackend.trim).then(
-      toTrim,
-    );
-  },
-};
+const glibcBackend = backendOver('glibc', native, {
+  // A JS-thread sample may reuse recent arena residency; one on the threadpool always measures.
+  sampleArgs: (request, sync) =>
+    sync ? (request.releasable ? SYNC_ARGS.releasable : SYNC_ARGS.counters) : { releasable: request.releasable ? 1 : 0, residencyMaxAgeNs: 0 },
+  trimArgs: (request) => ({ pad: request.pad, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS }),
+  toSample,
+  toTrim,
+});
 
 // ---- The public namespace ----
 

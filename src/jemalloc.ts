@@ -3,7 +3,8 @@
 // muzzy pages for what a purge returns, arena.4096.purge (4096 = all arenas) for trim().
 import { binding, nativeBackend, type MallctlType, type MallctlValue, type NativeProcessMemory, type NativeSample, type NativeTrim } from './binding';
 import { registerBackend } from './backends';
-import type { AllocatorNumbers, Backend, BackendSample, BackendTrim } from './backends/types';
+import { backendOver } from './backends/native';
+import type { AllocatorNumbers, BackendSample, BackendTrim } from './backends/types';
 import { requireAllocator } from './detect';
 import { describe, keepCallerStack, rangeError, typeError, unsupported, withCode } from './errors';
 import { queueTrim, trim as unifiedTrim } from './trim';
@@ -388,12 +389,8 @@ function jemallocTrimOutcome(t: NativeTrim<Field, never>, action: string): Backe
 
 const action = (decay: boolean): string => (decay ? 'arena.4096.decay' : 'arena.4096.purge');
 
-/** decay: only what the decay curves allow now; purge (default): every dirty and muzzy page. */
-function jemallocTrimSync(decay = false): BackendTrim {
-  return jemallocTrimOutcome(native.trimSync({ decay: decay ? 1 : 0 }), action(decay));
-}
-
-function jemallocTrim(decay = false, caller: Function = jemallocTrim): Promise<BackendTrim> {
+/** decay: only what the decay curves allow now; purge (the backend's trim): every dirty and muzzy page. */
+function jemallocTrim(decay: boolean, caller: Function): Promise<BackendTrim> {
   return keepCallerStack(native.trim({ decay: decay ? 1 : 0 }), caller).then((t) => jemallocTrimOutcome(t, action(decay)));
 }
 
@@ -425,23 +422,14 @@ function jemallocConfig(): Record<string, RawValue> {
   return out;
 }
 
-const jemallocBackend: Backend = {
-  name: 'jemalloc',
-  canTrim: true,
-  sampleSync() {
-    return toSample(native.sampleSync({ epochIntervalNs: epochIntervalMs * NS_PER_MS }));
-  },
-  sample() {
-    return keepCallerStack(native.sample({ epochIntervalNs: epochIntervalMs * NS_PER_MS }), jemallocBackend.sample).then(toSample);
-  },
-  trimSync() {
-    return jemallocTrimSync(false);
-  },
-  trim() {
-    return jemallocTrim(false, jemallocBackend.trim);
-  },
+const jemallocBackend = backendOver('jemalloc', native, {
+  sampleArgs: () => ({ epochIntervalNs: epochIntervalMs * NS_PER_MS }),
+  // trim() purges; jemalloc.decay() runs the other action through the same native trim.
+  trimArgs: () => ({ decay: 0 }),
+  toSample,
+  toTrim: (t) => jemallocTrimOutcome(t, action(false)),
   config: jemallocConfig,
-};
+});
 
 // ---- The public namespace ----
 

@@ -4,9 +4,10 @@
 // asks every JS thread that loaded this addon to run mi_collect(true) on itself.
 import { binding, nativeBackend, type NativeMimallocProcessInfo, type NativeProcessMemory, type NativeSample, type NativeTrim } from './binding';
 import { registerBackend } from './backends';
-import type { AllocatorNumbers, Backend, BackendSample, BackendTrim } from './backends/types';
+import { backendOver } from './backends/native';
+import type { AllocatorNumbers, BackendSample, BackendTrim } from './backends/types';
 import { mimallocVersionText, requireAllocator } from './detect';
-import { keepCallerStack, typeError, unsupported, withCode } from './errors';
+import { typeError, unsupported, withCode } from './errors';
 import { trim as unifiedTrim } from './trim';
 import type { RawValue, TrimResult } from './types';
 import { integer } from './validate';
@@ -196,23 +197,13 @@ function mimallocConfig(): Record<string, RawValue> {
   return out;
 }
 
-const mimallocBackend: Backend = {
-  name: 'mimalloc',
-  canTrim: true,
-  sampleSync() {
-    return toSample(native.sampleSync({}));
-  },
-  sample() {
-    return keepCallerStack(native.sample({}), mimallocBackend.sample).then(toSample);
-  },
-  trimSync() {
-    return toTrim(native.trimSync({ timeoutMs: collectTimeoutMs, delayOption: delayOption() }));
-  },
-  trim() {
-    return keepCallerStack(native.trim({ timeoutMs: collectTimeoutMs, delayOption: delayOption() }), mimallocBackend.trim).then(toTrim);
-  },
+const mimallocBackend = backendOver('mimalloc', native, {
+  sampleArgs: () => ({}),
+  trimArgs: () => ({ timeoutMs: collectTimeoutMs, delayOption: delayOption() }),
+  toSample,
+  toTrim,
   config: mimallocConfig,
-};
+});
 
 // ---- The public namespace ----
 

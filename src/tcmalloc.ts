@@ -4,9 +4,10 @@
 // central and transfer caches stay (they count as held back, not as releasable).
 import { binding, nativeBackend, type NativeSample, type NativeTrim } from './binding';
 import { registerBackend } from './backends';
-import type { AllocatorNumbers, Backend, BackendSample, BackendTrim } from './backends/types';
+import { backendOver } from './backends/native';
+import type { AllocatorNumbers, BackendSample, BackendTrim } from './backends/types';
 import { requireAllocator } from './detect';
-import { keepCallerStack, typeError, unsupported, withCode } from './errors';
+import { typeError, unsupported, withCode } from './errors';
 import { trim as unifiedTrim } from './trim';
 import type { RawValue, TrimResult } from './types';
 import { integer, optionalNumber } from './validate';
@@ -127,23 +128,13 @@ function tcmallocConfig(): Record<string, RawValue> {
   return { ...tcmallocProperties(TCMALLOC_SETTINGS), releaseRate: binding.tcmallocReleaseRate() };
 }
 
-const tcmallocBackend: Backend = {
-  name: 'tcmalloc',
-  canTrim: true,
-  sampleSync() {
-    return toSample(native.sampleSync({}));
-  },
-  sample() {
-    return keepCallerStack(native.sample({}), tcmallocBackend.sample).then(toSample);
-  },
-  trimSync() {
-    return toTrim(native.trimSync({}));
-  },
-  trim() {
-    return keepCallerStack(native.trim({}), tcmallocBackend.trim).then(toTrim);
-  },
+const tcmallocBackend = backendOver('tcmalloc', native, {
+  sampleArgs: () => ({}),
+  trimArgs: () => ({}),
+  toSample,
+  toTrim,
   config: tcmallocConfig,
-};
+});
 
 // ---- The public namespace ----
 
