@@ -132,6 +132,7 @@ struct GlibcState : BackendState {
   std::vector<HeapInfoPrefix> infos;
   std::vector<void*> destinations;
   std::vector<uintptr_t> arenaIds;
+  std::vector<uintptr_t> prevs;
   uint64_t scans = 0;
   // The last residency measurement, kept for JS-thread samples that accept one of bounded age.
   struct Kept {
@@ -140,7 +141,7 @@ struct GlibcState : BackendState {
     uintptr_t brk = 0;
     bool counted = false;  // whether `arena` was read (a sample) or not (the gauge after a trim)
     size_t arena = 0;      // mallinfo.arena then: glibc's total of arena memory
-    double mainMapped = 0, mainResident = 0, threadMapped = 0, threadResident = 0;
+    double mainMapped = 0, mainResident = 0, threadMapped = 0, threadResident = 0, threadTail = 0;
     uint32_t heaps = 0, arenas = 0;
   } kept;
 };
@@ -151,6 +152,9 @@ struct ArenaMeasure {
   bool ok = false;
   double mainMapped = -1, mainResident = -1;
   double threadMapped = -1, threadResident = -1;
+  // Non-resident bytes that end each arena's newest heap: the untouched end of its top chunk
+  // (a new heap is what was asked plus M_TOP_PAD), and below it any allocated pages never written.
+  double threadTail = -1;
   uint32_t heaps = 0, arenas = 0;
   bool matchesMallinfo = false;
   uint64_t scans = 0;
@@ -250,13 +254,22 @@ bool MeasureOnce(GlibcState& s, const ProcFiles* files, const Mallinfo* mi, Aren
   double mainMapped = s.heapStart != 0 && brk > s.heapStart ? static_cast<double>(brk - s.heapStart) : 0;
   double mainResident = mainMapped > 0 ? ResidentBytes(s.heapStart, brk - s.heapStart, s.scratch) : 0;
   if (mainResident < 0) return false;
-  double threadMapped = 0, threadResident = 0;
+  double threadMapped = 0, threadResident = 0, threadTail = 0;
   s.arenaIds.clear();
+  // An arena's newest heap (where its top chunk is) is the one no other heap names as prev.
+  s.prevs.clear();
   for (size_t i = 0; i < s.heaps.size(); i++) {
-    double resident = ResidentBytes(s.heaps[i], infos[i].size, s.scratch);
+    if (infos[i].prev != 0) s.prevs.push_back(infos[i].prev);
+  }
+  std::sort(s.prevs.begin(), s.prevs.end());
+  for (size_t i = 0; i < s.heaps.size(); i++) {
+    const bool newest = !std::binary_search(s.prevs.begin(), s.prevs.end(), s.heaps[i]);
+    double tail = 0;
+    double resident = ResidentBytes(s.heaps[i], infos[i].size, s.scratch, newest ? &tail : nullptr);
     if (resident < 0) return false;
     threadMapped += static_cast<double>(infos[i].size);
     threadResident += resident;
+    threadTail += tail;
     s.arenaIds.push_back(infos[i].arena);
   }
   std::sort(s.arenaIds.begin(), s.arenaIds.end());
@@ -265,6 +278,7 @@ bool MeasureOnce(GlibcState& s, const ProcFiles* files, const Mallinfo* mi, Aren
   out.mainResident = mainResident;
   out.threadMapped = threadMapped;
   out.threadResident = threadResident;
+  out.threadTail = threadTail;
   out.heaps = static_cast<uint32_t>(s.heaps.size());
   out.arenas = static_cast<uint32_t>(threadArenas) + (s.heapStart != 0 ? 1 : 0);
   // glibc's total of system memory across arenas; mallinfo() (not 2) wraps at 2^32.
@@ -296,7 +310,7 @@ void MeasureArenas(GlibcState& s, const ProcFiles* files, const Mallinfo* mi, Ar
     k.counted = mi != nullptr;
     k.arena = mi != nullptr ? mi->arena : 0;
     k.mainMapped = out.mainMapped, k.mainResident = out.mainResident;
-    k.threadMapped = out.threadMapped, k.threadResident = out.threadResident;
+    k.threadMapped = out.threadMapped, k.threadResident = out.threadResident, k.threadTail = out.threadTail;
     k.heaps = out.heaps, k.arenas = out.arenas;
   }
 }
@@ -322,7 +336,7 @@ bool ReuseArenas(GlibcState& s, const Mallinfo& mi, double maxAgeNs, ArenaMeasur
   if (k.mainResident + k.threadResident < static_cast<double>(mi.uordblks)) return false;
   out.ok = true;
   out.mainMapped = k.mainMapped, out.mainResident = k.mainResident;
-  out.threadMapped = k.threadMapped, out.threadResident = k.threadResident;
+  out.threadMapped = k.threadMapped, out.threadResident = k.threadResident, out.threadTail = k.threadTail;
   out.heaps = k.heaps, out.arenas = k.arenas;
   out.matchesMallinfo = (mapped & mask) == (mi.arena & mask);
   out.scans = s.scans;
@@ -446,7 +460,7 @@ ALLOCSTATS_DECLARE_FIELDS(Source, MALLINFO_SOURCES);
 ALLOCSTATS_DECLARE_FIELDS(MallinfoRecord, MALLINFO_RECORD);
 
 // mallocInfo: 0 not asked, 1 read (its rows are the record's tail), 2 unavailable.
-#define ARENA_FIELDS(X) X(arenasOk) X(mainMapped) X(mainResident) X(threadMapped) X(threadResident) X(heaps) X(arenas)
+#define ARENA_FIELDS(X) X(arenasOk) X(mainMapped) X(mainResident) X(threadMapped) X(threadResident) X(threadTail) X(heaps) X(arenas)
 // residencyAgeNs: how old the arena residency is (0: measured by this sample).
 #define SAMPLE_FIELDS(X) MALLINFO_RECORD(X) ARENA_FIELDS(X) X(matches) X(scans) X(mallocInfo) X(residencyAgeNs)
 ALLOCSTATS_DECLARE_FIELDS(SampleField, SAMPLE_FIELDS);
@@ -537,6 +551,7 @@ class Glibc final : public Backend {
     if (ar.ok) {
       out[SampleField::mainMapped] = ar.mainMapped, out[SampleField::mainResident] = ar.mainResident;
       out[SampleField::threadMapped] = ar.threadMapped, out[SampleField::threadResident] = ar.threadResident;
+      out[SampleField::threadTail] = ar.threadTail;
       out[SampleField::heaps] = ar.heaps, out[SampleField::arenas] = ar.arenas;
     }
     out[SampleField::matches] = ar.matchesMallinfo ? 1 : 0;

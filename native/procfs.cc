@@ -164,7 +164,7 @@ Napi::Object ProcessMemoryToJs(Napi::Env env, const ProcessMemory& memory) {
   return result;
 }
 
-double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>& scratch) {
+double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>& scratch, double* tail) {
 #ifdef __linux__
   const size_t page = PageSize();
   uintptr_t begin = start & ~(page - 1);
@@ -173,6 +173,7 @@ double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>&
   const size_t chunkPages = 65536;
   if (scratch.size() < chunkPages) scratch.resize(chunkPages);
   double resident = 0;
+  size_t run = 0;  // non-resident pages since the last resident one
   for (uintptr_t at = begin; at < end;) {
     size_t pages = (end - at) / page;
     if (pages > chunkPages) pages = chunkPages;
@@ -180,8 +181,14 @@ double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>&
     size_t count = 0;
     for (size_t i = 0; i < pages; i++) count += scratch[i] & 1;
     resident += static_cast<double>(count) * static_cast<double>(page);
+    if (tail != nullptr) {
+      size_t trailing = 0;
+      while (trailing < pages && (scratch[pages - 1 - trailing] & 1) == 0) trailing++;
+      run = trailing == pages ? run + pages : trailing;
+    }
     at += pages * page;
   }
+  if (tail != nullptr) *tail = static_cast<double>(run) * static_cast<double>(page);
   return resident;
 #else
   return -1;

@@ -49,7 +49,8 @@ bool ReadProcessStatm(const ProcFiles* files, ProcessMemory& out);
 Napi::Object ProcessMemoryToJs(Napi::Env env, const ProcessMemory& memory);
 
 // Resident bytes in [start, start + length). -1 if part of the range is not mapped.
-double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>& scratch);
+// `tail`, when given, receives the bytes of the run of non-resident pages that ends the range.
+double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>& scratch, double* tail = nullptr);
 
 bool ReadSelfMaps(std::string& out);
 

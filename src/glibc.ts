@@ -51,6 +51,7 @@ const SHAPE = {
     'mainResident',
     'threadMapped',
     'threadResident',
+    'threadTail',
     'heaps',
     'arenas',
     'matches',
@@ -145,12 +146,13 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   const mallocInfo = v.mallocInfo;
   if (mallocInfo === 1) {
     const info = mallocInfoFromRows(sample.tail);
-    const regions = { mainMapped: v.mainMapped, mainResident, threadMapped: v.threadMapped, threadResident };
+    const regions = { mainMapped: v.mainMapped, mainResident, threadMapped: v.threadMapped, threadResident, threadTail: v.threadTail };
     const estimate = glibcReleasable(info, regions, page(), pad);
     releasable = Math.min(heldBack, estimate.bytes);
     raw.freeChunks = info.totals.rest.count + info.totals.fast.count;
     raw.freePageBytes = estimate.freePages;
     raw.freePagesNotResident = estimate.nonResident;
+    raw.threadHeapUntouchedTailBytes = v.threadTail;
   } else if (mallocInfo === 2) {
     notes.push('malloc_info() is not available: releasable is unknown');
   }

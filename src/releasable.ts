@@ -10,6 +10,8 @@ export interface ArenaResidency {
   /** Thread-arena heaps: the read/write part of each (heap_info.size), and how many are resident. */
   threadMapped: number;
   threadResident: number;
+  /** Non-resident bytes that end each arena's newest heap (where its top chunk is). */
+  threadTail: number;
 }
 
 export interface GlibcReleasable {
@@ -22,9 +24,6 @@ export interface GlibcReleasable {
 }
 
 const FAST_BIN_MAX = 160;
-// glibc grows a thread heap by what is asked plus M_TOP_PAD (128 KiB by default), so at most
-// that much of a thread arena's top can be untouched; the rest of a top is freed memory, resident.
-const UNTOUCHED_TOP_BYTES = 128 * 1024;
 
 /** Whole pages malloc_trim() can madvise in one arena: inside free chunks of the regular bins, and for the main arena the top above pad. */
 function arenaFreePages(arena: MallocInfoArena, pageSize: number, pad: number): number {
@@ -45,24 +44,22 @@ function arenaFreePages(arena: MallocInfoArena, pageSize: number, pad: number): 
  * malloc_trim() madvises whole free pages, but the chunks stay in the bins afterwards, so the
  * free-chunk histogram alone keeps promising pages an earlier trim already returned. The
  * pages of an arena region that are not resident are free pages already returned (or never
- * touched): subtract them, region by region, from the free pages. The untouched end of a
- * thread-arena top (at most M_TOP_PAD) is not in the free pages, so it is not subtracted.
- * Pages allocated but never written are not resident either: then this says too little.
+ * touched): subtract them, region by region, from the free pages. Except the run of
+ * non-resident pages that ends a thread arena's newest heap: that is the untouched end of its
+ * top chunk (a new heap is what was asked plus M_TOP_PAD, 128 KiB by default, a gigabyte if so
+ * configured), which is not in the free pages, and allocated pages never written below it.
+ * Other pages allocated but never written are not resident either: then this says too little.
  */
 export function glibcReleasable(info: MallocInfo, regions: ArenaResidency, pageSize: number, pad: number): GlibcReleasable {
   let mainFree = 0;
   let threadFree = 0;
-  let threadTops = 0;
   for (const arena of info.arenas) {
     const free = arenaFreePages(arena, pageSize, pad);
     if (arena.index === 0) mainFree += free;
-    else {
-      threadFree += free;
-      threadTops += Math.min(arena.top, UNTOUCHED_TOP_BYTES);
-    }
+    else threadFree += free;
   }
   const mainGone = Math.max(0, regions.mainMapped - regions.mainResident);
-  const threadGone = Math.max(0, regions.threadMapped - regions.threadResident - threadTops);
+  const threadGone = Math.max(0, regions.threadMapped - regions.threadResident - regions.threadTail);
   const bytes = Math.max(0, mainFree - mainGone) + Math.max(0, threadFree - threadGone);
   return { bytes, freePages: mainFree + threadFree, nonResident: Math.min(mainFree, mainGone) + Math.min(threadFree, threadGone) };
 }

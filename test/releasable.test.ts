@@ -16,13 +16,22 @@ interface TrimTwice {
 // The promise: within 10 % of what the trim returned, or 8 MiB on small releases.
 const tolerance = (released: number): number => Math.max(0.1 * released, 8 * MiB);
 
+/** 'predicted' when the sample's releasable is within tolerance of what the trim returned; otherwise both figures. */
+function prediction(label: string, sample: Numbers, trim: TrimTwice['trim1']): string {
+  if (sample.releasable !== null && trim.releasedBytes !== null) {
+    if (Math.abs(sample.releasable - trim.releasedBytes) <= tolerance(trim.releasedBytes)) return 'predicted';
+  }
+  const mib = (x: number | null): string => (x === null ? 'null' : `${(x / MiB).toFixed(1)} MiB`);
+  return `${label}: releasable ${mib(sample.releasable)} (held back ${mib(sample.heldBack)}), the trim returned ${mib(trim.releasedBytes)}`;
+}
+
 function expectPredicted(v: TrimTwice): void {
   expect(v.trim1.supported).toBe(true);
   // A part never exceeds the whole, in the trim's own figures too.
   expect(v.trim1.heldBackBefore!).toBeLessThanOrEqual(v.trim1.rssBefore!);
-  expect(Math.abs(v.first.releasable! - v.trim1.releasedBytes!)).toBeLessThanOrEqual(tolerance(v.trim1.releasedBytes!));
+  expect(prediction('first trim', v.first, v.trim1)).toBe('predicted');
   // After a trim, what is left to give back is what the second trim gives back (next to nothing).
-  expect(Math.abs(v.second.releasable! - v.trim2.releasedBytes!)).toBeLessThanOrEqual(tolerance(v.trim2.releasedBytes!));
+  expect(prediction('second trim', v.second, v.trim2)).toBe('predicted');
 }
 
 function expectWithinProcess(n: Numbers): void {
@@ -49,6 +58,17 @@ describe('glibc: releasable predicts the next trim, before and after a trim', ()
     expectWithinProcess(value.first);
   });
 
+  // A larger M_TOP_PAD makes each new thread heap that much bigger than asked, untouched: those
+  // pages are neither free chunks nor resident, and must not be taken for pages a trim returned.
+  test.each([
+    ['MALLOC_TOP_PAD_', { MALLOC_TOP_PAD_: String(64 * MiB) }],
+    ['GLIBC_TUNABLES', { GLIBC_TUNABLES: `glibc.malloc.top_pad=${64 * MiB}` }],
+  ])('worker threads churning Buffers with a 64 MiB top pad (%s)', async (_, env: Record<string, string>) => {
+    const { value } = await runFixture<TrimTwice>('trim-twice.js', ['churn'], { env });
+    expect(value.trim1.releasedBytes!).toBeGreaterThan(200 * MiB);
+    expectPredicted(value);
+  });
+
   // glibc's malloc-debug library serves malloc with its own copy of the allocator while checking
   // is on, and exports its malloc functions only under non-default symbol versions: libc's
   // (what dlsym finds) then count an empty heap and trim nothing.
@@ -58,7 +78,17 @@ describe('glibc: releasable predicts the next trim, before and after a trim', ()
     ['with checking off', {}],
   ])('under glibc malloc-debug (LD_PRELOAD=libc_malloc_debug.so.0), %s', (_, env: Record<string, string>) => {
     testIf(mallocDebug !== null, 'libc_malloc_debug.so.0 not found (glibc >= 2.34 ships it in libc6)')('worker threads churning Buffers', async () => {
-      const { value } = await runFixture<TrimTwice>('trim-twice.js', ['churn'], { preload: mallocDebug!, env });
+      // With checking on, every thread allocates from the main arena, which grows by the
+      // program break. Now and then (2 runs in 30 here) node maps a 512 MiB PROT_NONE reservation
+      // right at the break, brk() fails from then on, and glibc continues the arena in mmap()ed
+      // memory that no region list can attribute: resident is then null with a note
+      // (docs/numbers.md), a case of its own.
+      // Up to three runs find one whose arena stayed in [heap]; the last is checked regardless.
+      const outsideHeap = (v: TrimTwice): boolean => v.first.resident === null && Number(v.first.raw.arenaMappedBytes) < Number(v.first.raw.arena);
+      let value!: TrimTwice;
+      for (let run = 0; run < 3 && (value === undefined || outsideHeap(value)); run++) {
+        ({ value } = await runFixture<TrimTwice>('trim-twice.js', ['churn'], { preload: mallocDebug!, env }));
+      }
       expect(value.allocator).toBe('glibc');
       // The counters of the copy that serves malloc: libc's would say 0.
       expect(value.first.allocated!).toBeGreaterThan(MiB);
