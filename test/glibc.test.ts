@@ -1,6 +1,10 @@
 // glibc: held-back numbers that agree with what malloc_trim() then gives back to the OS.
-import { glibc } from '../src';
-import { expectGlibcTrimAgrees, MiB, runChild } from './helpers';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { glibc, type MemoryStats, type TrimResult } from '../src';
+import { hasGcc, tempDir } from './cli-helpers';
+import { expectGlibcTrimAgrees, MiB, runChild, runFixture, testIf } from './helpers';
 
 interface Agreement {
   before: { heldBack: number; releasable: number; resident: number; allocated: number; rssAnon: number; fordblks: number };
@@ -76,6 +80,34 @@ describe('fragmentation: held back is not the same as releasable', () => {
     const tolerance = Math.max(0.2 * value.released, 16 * MiB);
     expect(Math.abs(value.releasable - value.released)).toBeLessThanOrEqual(tolerance);
   });
+});
+
+// When brk() cannot grow the heap (something is mapped at the break), glibc continues the main
+// arena in mmap()ed memory, which nothing tells apart from other anonymous mappings: the
+// residency of that memory is unknown, and said to be, not shown as a small number.
+testIf(hasGcc, 'no C compiler (apt-get install gcc libc6-dev)')('main arena outside [heap]: resident, heldBack and releasable are null, with a note', async () => {
+  const dir = tempDir();
+  try {
+    const blocker = path.join(dir, 'block-break.so');
+    execFileSync('gcc', ['-shared', '-fPIC', '-O1', '-o', blocker, path.join(__dirname, 'fixtures', 'block-break.c')]);
+    const { value } = await runFixture<{ sample: MemoryStats; trim: TrimResult; heap: string | null }>('outside-heap.js', [], { preload: blocker });
+    const s = value.sample;
+    expect(s.allocator.name).toBe('glibc');
+    // 64 MiB written in the main thread, none of it in [heap] (a few pages at most).
+    expect(s.allocated!).toBeGreaterThan(64 * MiB);
+    const [start, end] = value.heap!.split(' ')[0].split('-').map((x) => parseInt(x, 16));
+    expect(end - start).toBeLessThan(4 * MiB);
+    expect(Number(s.raw.arena)).toBeGreaterThan(Number(s.raw.arenaMappedBytes) + 64 * MiB);
+    expect(s.resident).toBeNull();
+    expect(s.heldBack).toBeNull();
+    expect(s.releasable).toBeNull();
+    expect(s.notes.join(' ')).toMatch(/hold less than the \d+ bytes allocated in arenas .*resident and held-back bytes are unknown/);
+    // glibc still trims it: the freed half goes back.
+    expect(value.trim.supported).toBe(true);
+    expect(value.trim.releasedBytes!).toBeGreaterThan(16 * MiB);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('glibc namespace', () => {

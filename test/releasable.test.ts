@@ -82,7 +82,7 @@ describe('glibc: releasable predicts the next trim, before and after a trim', ()
       // program break. Now and then (2 runs in 30 here) node maps a 512 MiB PROT_NONE reservation
       // right at the break, brk() fails from then on, and glibc continues the arena in mmap()ed
       // memory that no region list can attribute: resident is then null with a note
-      // (docs/numbers.md), a case of its own.
+      // (docs/numbers.md; test/glibc.test.ts blocks the break on purpose to check that).
       // Up to three runs find one whose arena stayed in [heap]; the last is checked regardless.
       const outsideHeap = (v: TrimTwice): boolean => v.first.resident === null && Number(v.first.raw.arenaMappedBytes) < Number(v.first.raw.arena);
       let value!: TrimTwice;
