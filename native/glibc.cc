@@ -125,6 +125,10 @@ struct GlibcState : BackendState {
   bool scanned = false;
   bool mapsRead = false;  // false: /proc/self/maps was unreadable, so nothing is known
   uintptr_t heapStart = 0;  // start of [heap] (main arena), 0 if there is none
+  // Bytes between the end of [heap] and the next mapping when the maps were read (-1: none
+  // above it): how far brk() could still grow the main arena. When it cannot, glibc continues
+  // the arena in mmap()ed memory outside [heap].
+  double breakRoom = -1;
   std::vector<uintptr_t> heaps;
   // Reused by every measurement, so that a sample mallocs nothing (and leaves no free chunk
   // behind for the next mallinfo2() walk to count).
@@ -155,6 +159,7 @@ struct ArenaMeasure {
   // Non-resident bytes that end each arena's newest heap: the untouched end of its top chunk
   // (a new heap is what was asked plus M_TOP_PAD), and below it any allocated pages never written.
   double threadTail = -1;
+  double breakRoom = -1;
   uint32_t heaps = 0, arenas = 0;
   bool matchesMallinfo = false;
   uint64_t scans = 0;
@@ -164,6 +169,7 @@ void Scan(GlibcState& s, const ProcFiles* files) {
   s.scans++;
   s.scanned = true;
   s.heapStart = 0;
+  s.breakRoom = -1;
   s.heaps.clear();
   std::string maps;
   s.mapsRead = ReadSelfMaps(maps);
@@ -181,6 +187,7 @@ void Scan(GlibcState& s, const ProcFiles* files) {
   std::vector<Span> anonymousSpans;
   std::vector<Span> readWrite;
   const char* line = maps.c_str();
+  uintptr_t heapEnd = 0;  // set until the line after [heap] is read
   while (*line != '\0') {
     const char* next = strchr(line, '\n');
     const char* lineEnd = next != nullptr ? next : line + strlen(line);
@@ -189,9 +196,13 @@ void Scan(GlibcState& s, const ProcFiles* files) {
     int pathOffset = 0;
     if (sscanf(line, "%lx-%lx %4s %*x %*x:%*x %lu %n", &start, &end, perms, &inode, &pathOffset) >= 4) {
       const char* path = line + pathOffset;
+      if (heapEnd != 0) {
+        s.breakRoom = start >= heapEnd ? static_cast<double>(start - heapEnd) : 0;
+        heapEnd = 0;
+      }
       bool anonymous = inode == 0 && (path >= lineEnd || *path == '\n' || *path == '\0');
       if (strncmp(path, "[heap]", 6) == 0) {
-        if (s.heapStart == 0) s.heapStart = start;
+        if (s.heapStart == 0) s.heapStart = start, heapEnd = end;
       } else if (anonymous) {
         if (!anonymousSpans.empty() && anonymousSpans.back().end == start) {
           anonymousSpans.back().end = end;
@@ -279,6 +290,7 @@ bool MeasureOnce(GlibcState& s, const ProcFiles* files, const Mallinfo* mi, Aren
   out.threadMapped = threadMapped;
   out.threadResident = threadResident;
   out.threadTail = threadTail;
+  out.breakRoom = s.breakRoom;
   out.heaps = static_cast<uint32_t>(s.heaps.size());
   out.arenas = static_cast<uint32_t>(threadArenas) + (s.heapStart != 0 ? 1 : 0);
   // glibc's total of system memory across arenas; mallinfo() (not 2) wraps at 2^32.
@@ -337,6 +349,7 @@ bool ReuseArenas(GlibcState& s, const Mallinfo& mi, double maxAgeNs, ArenaMeasur
   out.ok = true;
   out.mainMapped = k.mainMapped, out.mainResident = k.mainResident;
   out.threadMapped = k.threadMapped, out.threadResident = k.threadResident, out.threadTail = k.threadTail;
+  out.breakRoom = s.breakRoom;
   out.heaps = k.heaps, out.arenas = k.arenas;
   out.matchesMallinfo = (mapped & mask) == (mi.arena & mask);
   out.scans = s.scans;
@@ -460,7 +473,7 @@ ALLOCSTATS_DECLARE_FIELDS(Source, MALLINFO_SOURCES);
 ALLOCSTATS_DECLARE_FIELDS(MallinfoRecord, MALLINFO_RECORD);
 
 // mallocInfo: 0 not asked, 1 read (its rows are the record's tail), 2 unavailable.
-#define ARENA_FIELDS(X) X(arenasOk) X(mainMapped) X(mainResident) X(threadMapped) X(threadResident) X(threadTail) X(heaps) X(arenas)
+#define ARENA_FIELDS(X) X(arenasOk) X(mainMapped) X(mainResident) X(threadMapped) X(threadResident) X(threadTail) X(breakRoom) X(heaps) X(arenas)
 // residencyAgeNs: how old the arena residency is (0: measured by this sample).
 #define SAMPLE_FIELDS(X) MALLINFO_RECORD(X) ARENA_FIELDS(X) X(matches) X(scans) X(mallocInfo) X(residencyAgeNs)
 ALLOCSTATS_DECLARE_FIELDS(SampleField, SAMPLE_FIELDS);
@@ -552,6 +565,7 @@ class Glibc final : public Backend {
       out[SampleField::mainMapped] = ar.mainMapped, out[SampleField::mainResident] = ar.mainResident;
       out[SampleField::threadMapped] = ar.threadMapped, out[SampleField::threadResident] = ar.threadResident;
       out[SampleField::threadTail] = ar.threadTail;
+      out[SampleField::breakRoom] = ar.breakRoom;
       out[SampleField::heaps] = ar.heaps, out[SampleField::arenas] = ar.arenas;
     }
     out[SampleField::matches] = ar.matchesMallinfo ? 1 : 0;

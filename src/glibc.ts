@@ -38,6 +38,14 @@ const REUSED_RESIDENCY_NOTE =
   "glibc's arenas keep their size and no trim runs; allocated is current";
 let pageSize: number | undefined;
 const page = (): number => (pageSize ??= binding.glibcInfo().pageSize);
+/**
+ * Less room than this between [heap] and the next mapping and the program break is taken to be
+ * blocked: a main-arena extension asks brk() for what it needs plus M_TOP_PAD (128 KiB by
+ * default), so most fail, and glibc maps the memory elsewhere. Now and then V8 reserves its code
+ * range right above [heap]: it wants it near the embedded builtins, and under a non-PIE node
+ * (Debian 12's node 20, say) [heap] starts near them.
+ */
+const BLOCKED_BREAK_ROOM_BYTES = 1024 * 1024;
 
 const MALLINFO_FIELDS = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'] as const;
 
@@ -52,6 +60,7 @@ const SHAPE = {
     'threadMapped',
     'threadResident',
     'threadTail',
+    'breakRoom',
     'heaps',
     'arenas',
     'matches',
@@ -116,7 +125,19 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   const residencyAgeMs = (v.residencyAgeNs ?? 0) / NS_PER_MS;
   raw.arenaResidencyAgeMs = residencyAgeMs;
   if (residencyAgeMs > 0) notes.push(REUSED_RESIDENCY_NOTE);
+  raw.breakRoomBytes = v.breakRoom >= 0 ? v.breakRoom : null;
   if (v.matches !== 1) {
+    // Not a race: the break cannot grow, and the arena memory missing from the regions is the
+    // main arena's, continued in mmap()ed memory that nothing tells apart from other mappings.
+    const outside = v.arena - v.mainMapped - v.threadMapped;
+    if (v.breakRoom >= 0 && v.breakRoom < BLOCKED_BREAK_ROOM_BYTES && outside > 0 && raw.source !== 'mallinfo') {
+      notes.push(
+        `${outside} bytes of glibc's arena memory lie outside [heap] and the thread heaps: the program break cannot grow ` +
+          `(another mapping starts ${v.breakRoom} bytes above [heap], such as V8's code range), so glibc continues the main ` +
+          'arena in mmap()ed memory, which nothing tells apart from other anonymous mappings: resident and held-back bytes are unknown',
+      );
+      return { allocated, resident: null, heldBack: null, releasable: null, mapped, raw, notes };
+    }
     // Fewer resident bytes than glibc counts in use, in regions that do not make up glibc's
     // total: the regions missed some arena memory, so the residency is short by an unknown amount.
     if (arenaResident < uordblks) {

@@ -79,7 +79,7 @@ describe('glibc: releasable predicts the next trim, before and after a trim', ()
   ])('under glibc malloc-debug (LD_PRELOAD=libc_malloc_debug.so.0), %s', (_, env: Record<string, string>) => {
     testIf(mallocDebug !== null, 'libc_malloc_debug.so.0 not found (glibc >= 2.34 ships it in libc6)')('worker threads churning Buffers', async () => {
       // With checking on, every thread allocates from the main arena, which grows by the
-      // program break. Now and then (2 runs in 30 here) node maps a 512 MiB PROT_NONE reservation
+      // program break. Now and then (2 runs in 30 here) V8 reserves its 512 MiB code range
       // right at the break, brk() fails from then on, and glibc continues the arena in mmap()ed
       // memory that no region list can attribute: resident is then null with a note
       // (docs/numbers.md; test/glibc.test.ts blocks the break on purpose to check that).
