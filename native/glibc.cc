@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -165,6 +166,24 @@ struct ArenaMeasure {
   uint64_t scans = 0;
 };
 
+// The end of the main program's segments in memory (its bss included), page-aligned: the
+// lowest address the program break can have. 0 if unknown.
+uintptr_t ProgramEnd() {
+  uintptr_t end = 0;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t, void* data) {
+        uintptr_t& out = *static_cast<uintptr_t*>(data);
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          if (ph.p_type == PT_LOAD) out = std::max<uintptr_t>(out, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+        }
+        return 1;  // the first object is the main program
+      },
+      &end);
+  const uintptr_t page = PageSize();
+  return (end + page - 1) & ~(page - 1);
+}
+
 void Scan(GlibcState& s, const ProcFiles* files) {
   s.scans++;
   s.scanned = true;
@@ -186,6 +205,7 @@ void Scan(GlibcState& s, const ProcFiles* files) {
   };
   std::vector<Span> anonymousSpans;
   std::vector<Span> readWrite;
+  std::vector<uintptr_t> starts;  // of every mapping, in address order
   const char* line = maps.c_str();
   uintptr_t heapEnd = 0;  // set until the line after [heap] is read
   while (*line != '\0') {
@@ -196,6 +216,7 @@ void Scan(GlibcState& s, const ProcFiles* files) {
     int pathOffset = 0;
     if (sscanf(line, "%lx-%lx %4s %*x %*x:%*x %lu %n", &start, &end, perms, &inode, &pathOffset) >= 4) {
       const char* path = line + pathOffset;
+      starts.push_back(start);
       if (heapEnd != 0) {
         s.breakRoom = start >= heapEnd ? static_cast<double>(start - heapEnd) : 0;
         heapEnd = 0;
@@ -214,6 +235,22 @@ void Scan(GlibcState& s, const ProcFiles* files) {
     }
     if (next == nullptr) break;
     line = next + 1;
+  }
+
+  // No [heap] line (qemu-user shows the program break's area unlabelled, merged with the
+  // program's bss): the main arena is the anonymous read/write mapping that holds the break,
+  // from the end of the program's own segments on.
+  const uintptr_t brk = reinterpret_cast<uintptr_t>(sbrk(0));
+  const uintptr_t programEnd = s.heapStart == 0 ? ProgramEnd() : 0;
+  if (s.heapStart == 0 && programEnd != 0 && brk > programEnd) {
+    for (const Span& rw : readWrite) {
+      if (rw.start < brk && brk <= rw.end && rw.end > programEnd) {
+        s.heapStart = std::max(rw.start, programEnd);
+        auto above = std::lower_bound(starts.begin(), starts.end(), rw.end);
+        s.breakRoom = above != starts.end() ? static_cast<double>(*above - rw.end) : -1;
+        break;
+      }
+    }
   }
 
   // A heap's header is read after the maps were: a heap that grew in between reaches past its
