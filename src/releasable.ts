@@ -46,8 +46,8 @@ function arenaFreePages(arena: MallocInfoArena, pageSize: number, pad: number): 
  * pages of an arena region that are not resident are free pages already returned (or never
  * touched): subtract them, region by region, from the free pages. Except the run of
  * non-resident pages that ends a thread arena's newest heap: that is the untouched end of its
- * top chunk (a new heap is what was asked plus M_TOP_PAD, 128 KiB by default, a gigabyte if so
- * configured), which is not in the free pages, and allocated pages never written below it.
+ * top chunk (a new heap is what was asked plus M_TOP_PAD: 128 KiB by default, as much as a
+ * whole 64 MiB heap if so configured), which is not in the free pages, and allocated pages never written below it.
  * Other pages allocated but never written are not resident either: then this says too little.
  */
 export function glibcReleasable(info: MallocInfo, regions: ArenaResidency, pageSize: number, pad: number): GlibcReleasable {
