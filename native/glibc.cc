@@ -240,10 +240,11 @@ void Scan(GlibcState& s, const ProcFiles* files) {
   // No [heap] line (qemu-user shows the program break's area unlabelled, merged with the
   // program's bss): the main arena is the anonymous read/write mapping that holds the break,
   // from the end of the program's own segments on.
-  const uintptr_t brk = reinterpret_cast<uintptr_t>(sbrk(0));
-  const uintptr_t programEnd = s.heapStart == 0 ? ProgramEnd() : 0;
-  if (s.heapStart == 0 && programEnd != 0 && brk > programEnd) {
+  if (s.heapStart == 0) {
+    const uintptr_t brk = reinterpret_cast<uintptr_t>(sbrk(0));
+    const uintptr_t programEnd = ProgramEnd();
     for (const Span& rw : readWrite) {
+      if (programEnd == 0 || brk <= programEnd) break;
       if (rw.start < brk && brk <= rw.end && rw.end > programEnd) {
         s.heapStart = std::max(rw.start, programEnd);
         auto above = std::lower_bound(starts.begin(), starts.end(), rw.end);
