@@ -126,32 +126,38 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   raw.arenaResidencyAgeMs = residencyAgeMs;
   if (residencyAgeMs > 0) notes.push(REUSED_RESIDENCY_NOTE);
   raw.breakRoomBytes = v.breakRoom >= 0 ? v.breakRoom : null;
+  // Arena memory the regions leave out because the break is blocked (0: none known).
+  let outsideHeap = 0;
   if (v.matches !== 1) {
     // Not a race: the break cannot grow, and the arena memory missing from the regions is the
     // main arena's, continued in mmap()ed memory that nothing tells apart from other mappings.
     const outside = v.arena - v.mainMapped - v.threadMapped;
-    if (v.breakRoom >= 0 && v.breakRoom < BLOCKED_BREAK_ROOM_BYTES && outside > 0 && raw.source !== 'mallinfo') {
-      notes.push(
-        `${outside} bytes of glibc's arena memory lie outside [heap] and the thread heaps: the program break cannot grow ` +
-          `(another mapping starts ${v.breakRoom} bytes above [heap], such as V8's code range), so glibc continues the main ` +
-          'arena in mmap()ed memory, which nothing tells apart from other anonymous mappings: resident and held-back bytes are unknown',
-      );
-      return { allocated, resident: null, heldBack: null, releasable: null, mapped, raw, notes };
-    }
+    const blocked = v.breakRoom >= 0 && v.breakRoom < BLOCKED_BREAK_ROOM_BYTES && outside > 0 && raw.source !== 'mallinfo';
+    const cause = blocked
+      ? `${outside} bytes of glibc's arena memory lie outside [heap] and the thread heaps: the program break cannot grow ` +
+        `(another mapping starts ${v.breakRoom} bytes above [heap], such as V8's code range), so glibc continues the main ` +
+        'arena in mmap()ed memory, which nothing tells apart from other anonymous mappings'
+      : 'arena regions found in /proc/self/maps do not add up to mallinfo.arena';
     // Fewer resident bytes than glibc counts in use, in regions that do not make up glibc's
     // total: the regions missed some arena memory, so the residency is short by an unknown amount.
     if (arenaResident < uordblks) {
       notes.push(
-        `arena regions found in /proc/self/maps do not add up to mallinfo.arena and hold less than the ${uordblks} bytes ` +
-          'allocated in arenas (the arenas changed while sampling, or some arena memory lies outside [heap] and the thread ' +
-          'heaps): resident and held-back bytes are unknown',
+        blocked
+          ? `${cause}: resident and held-back bytes are unknown`
+          : `${cause} and hold less than the ${uordblks} bytes allocated in arenas (the arenas changed while sampling, or ` +
+              'some arena memory lies outside [heap] and the thread heaps): resident and held-back bytes are unknown',
       );
       return { allocated, resident: null, heldBack: null, releasable: null, mapped, raw, notes };
     }
-    notes.push(
-      'arena regions found in /proc/self/maps do not add up to mallinfo.arena ' +
-        '(the heap changed while sampling, or some arena memory lies outside [heap] and the thread heaps)',
-    );
+    if (blocked) {
+      outsideHeap = outside;
+      notes.push(
+        `${cause}: resident and heldBack leave that memory out (they are at least what is shown), and releasable counts ` +
+          'the thread arenas only',
+      );
+    } else {
+      notes.push(`${cause} (the heap changed while sampling, or some arena memory lies outside [heap] and the thread heaps)`);
+    }
   }
   // Blocks from mmap (hblkhd) are counted as resident in full: they are returned to the OS on free.
   let resident = arenaResident + hblkhd;
@@ -168,7 +174,9 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   if (mallocInfo === 1) {
     const info = mallocInfoFromRows(sample.tail);
     const regions = { mainMapped: v.mainMapped, mainResident, threadMapped: v.threadMapped, threadResident, threadTail: v.threadTail };
-    const estimate = glibcReleasable(info, regions, page(), pad);
+    // With part of the main arena out of sight, its free pages cannot be told resident or not.
+    const counted = outsideHeap > 0 ? { ...info, arenas: info.arenas.filter((arena) => arena.index !== 0) } : info;
+    const estimate = glibcReleasable(counted, regions, page(), pad);
     releasable = Math.min(heldBack, estimate.bytes);
     raw.freeChunks = info.totals.rest.count + info.totals.fast.count;
     raw.freePageBytes = estimate.freePages;

@@ -83,14 +83,22 @@ describe('fragmentation: held back is not the same as releasable', () => {
 });
 
 // When brk() cannot grow the heap (something is mapped at the break), glibc continues the main
-// arena in mmap()ed memory, which nothing tells apart from other anonymous mappings: the
-// residency of that memory is unknown, and said to be, not shown as a small number.
-testIf(hasGcc, 'no C compiler (apt-get install gcc libc6-dev)')('main arena outside [heap]: resident, heldBack and releasable are null, with a note', async () => {
-  const dir = tempDir();
-  try {
-    const blocker = path.join(dir, 'block-break.so');
-    execFileSync('gcc', ['-shared', '-fPIC', '-O1', '-o', blocker, path.join(__dirname, 'fixtures', 'block-break.c')]);
-    const { value } = await runFixture<{ sample: MemoryStats; trim: TrimResult; heap: string | null }>('outside-heap.js', [], { preload: blocker });
+// arena in mmap()ed memory, which nothing tells apart from other anonymous mappings. A preloaded
+// library maps PROT_NONE right above the break before node starts.
+describe('main arena outside [heap] (the program break blocked)', () => {
+  let dir: string;
+  let blocker: string;
+  beforeAll(() => {
+    dir = tempDir();
+    blocker = path.join(dir, 'block-break.so');
+    if (hasGcc) execFileSync('gcc', ['-shared', '-fPIC', '-O1', '-o', blocker, path.join(__dirname, 'fixtures', 'block-break.c')]);
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const withGcc = testIf(hasGcc, 'no C compiler (apt-get install gcc libc6-dev)');
+  type Outcome = { sample: MemoryStats; trim: TrimResult; heap: string | null };
+
+  withGcc('most memory there: resident, heldBack and releasable are null, with a note naming the cause', async () => {
+    const { value } = await runFixture<Outcome>('outside-heap.js', ['main'], { preload: blocker });
     const s = value.sample;
     expect(s.allocator.name).toBe('glibc');
     // 64 MiB written in the main thread, none of it in [heap] (a few pages at most).
@@ -107,9 +115,21 @@ testIf(hasGcc, 'no C compiler (apt-get install gcc libc6-dev)')('main arena outs
     // glibc still trims it: the freed half goes back.
     expect(value.trim.supported).toBe(true);
     expect(value.trim.releasedBytes!).toBeGreaterThan(16 * MiB);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
+
+  withGcc('worker arenas hold the rest: numbers are lower bounds, releasable counts the thread arenas only', async () => {
+    const { value } = await runFixture<Outcome>('outside-heap.js', ['workers'], { preload: blocker });
+    const s = value.sample;
+    expect(s.allocator.name).toBe('glibc');
+    expect(Number(s.raw.arena)).toBeGreaterThan(Number(s.raw.arenaMappedBytes) + 8 * MiB);
+    expect(s.notes.join(' ')).toMatch(/the program break cannot grow .*they are at least what is shown\), and releasable counts the thread arenas only/);
+    // The two worker arenas are seen: 200 MiB churned there.
+    expect(s.heldBack!).toBeGreaterThan(150 * MiB);
+    expect(s.releasable!).toBeGreaterThan(150 * MiB);
+    // Never more than a trim returns (the main arena's free pages are not promised).
+    expect(s.releasable!).toBeLessThanOrEqual(value.trim.releasedBytes! + 8 * MiB);
+    expect(s.heldBack!).toBeLessThanOrEqual(s.process.rssAnon!);
+  });
 });
 
 describe('glibc namespace', () => {
