@@ -129,8 +129,8 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   // Arena memory the regions leave out because the break is blocked (0: none known).
   let outsideHeap = 0;
   if (v.matches !== 1) {
-    // Not a race: the break cannot grow, and the arena memory missing from the regions is the
-    // main arena's, continued in mmap()ed memory that nothing tells apart from other mappings.
+    // When the break cannot grow the shortfall is no race: it is main-arena memory continued in
+    // mmap()ed memory, which nothing tells apart from other mappings.
     const outside = v.arena - v.mainMapped - v.threadMapped;
     const blocked = v.breakRoom >= 0 && v.breakRoom < BLOCKED_BREAK_ROOM_BYTES && outside > 0 && raw.source !== 'mallinfo';
     const cause = blocked
