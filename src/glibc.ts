@@ -138,30 +138,31 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
         `(another mapping starts ${v.breakRoom} bytes above [heap], such as V8's code range), so glibc continues the main ` +
         'arena in mmap()ed memory, which nothing tells apart from other anonymous mappings'
       : 'arena regions found in /proc/self/maps do not add up to mallinfo.arena';
-    // Fewer resident bytes than glibc counts in use, in regions that do not make up glibc's
-    // total: the regions missed some arena memory, so the residency is short by an unknown amount.
-    if (arenaResident < uordblks) {
-      notes.push(
-        blocked
-          ? `${cause}: resident and held-back bytes are unknown`
-          : `${cause} and hold less than the ${uordblks} bytes allocated in arenas (the arenas changed while sampling, or ` +
-              'some arena memory lies outside [heap] and the thread heaps): resident and held-back bytes are unknown',
-      );
-      return { allocated, resident: null, heldBack: null, releasable: null, mapped, raw, notes };
-    }
     if (blocked) {
+      // For good, not for one sample: lower bounds (the regions, and no less than allocated)
+      // serve better than null in every sample of such a process.
       outsideHeap = outside;
       notes.push(
-        `${cause}: resident and heldBack leave that memory out (they are at least what is shown), and releasable counts ` +
-          'the thread arenas only',
+        `${cause}: resident and heldBack leave that memory out (they are at least what is shown, resident no less than ` +
+          'allocated), and releasable counts the thread arenas only',
       );
+    } else if (arenaResident < uordblks) {
+      // Fewer resident bytes than glibc counts in use, in regions that do not make up glibc's
+      // total: the regions missed some arena memory, so the residency is short by an unknown amount.
+      notes.push(
+        `${cause} and hold less than the ${uordblks} bytes allocated in arenas (the arenas changed while sampling, or ` +
+          'some arena memory lies outside [heap] and the thread heaps): resident and held-back bytes are unknown',
+      );
+      return { allocated, resident: null, heldBack: null, releasable: null, mapped, raw, notes };
     } else {
       notes.push(`${cause} (the heap changed while sampling, or some arena memory lies outside [heap] and the thread heaps)`);
     }
   }
   // Blocks from mmap (hblkhd) are counted as resident in full: they are returned to the OS on free.
   let resident = arenaResident + hblkhd;
-  if (arenaResident < uordblks) {
+  if (arenaResident < uordblks && outsideHeap > 0) {
+    resident = uordblks + hblkhd;
+  } else if (arenaResident < uordblks) {
     notes.push(
       `${uordblks - arenaResident} bytes allocated in arenas were never touched (not resident); ` +
         'resident is shown as no less than allocated',

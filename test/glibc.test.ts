@@ -97,7 +97,7 @@ describe('main arena outside [heap] (the program break blocked)', () => {
   const withGcc = testIf(hasGcc, 'no C compiler (apt-get install gcc libc6-dev)');
   type Outcome = { sample: MemoryStats; trim: TrimResult; heap: string | null };
 
-  withGcc('most memory there: resident, heldBack and releasable are null, with a note naming the cause', async () => {
+  withGcc('most memory there: lower bounds (resident no less than allocated), with a note naming the cause', async () => {
     const { value } = await runFixture<Outcome>('outside-heap.js', ['main'], { preload: blocker });
     const s = value.sample;
     expect(s.allocator.name).toBe('glibc');
@@ -106,12 +106,15 @@ describe('main arena outside [heap] (the program break blocked)', () => {
     const [start, end] = value.heap!.split(' ')[0].split('-').map((x) => parseInt(x, 16));
     expect(end - start).toBeLessThan(4 * MiB);
     expect(Number(s.raw.arena)).toBeGreaterThan(Number(s.raw.arenaMappedBytes) + 64 * MiB);
-    expect(s.resident).toBeNull();
-    expect(s.heldBack).toBeNull();
-    expect(s.releasable).toBeNull();
+    // Not null in every sample of such a process: what can be said, as lower bounds.
+    expect(s.resident).toBe(s.allocated);
+    expect(s.heldBack).toBe(0);
+    // The main arena's free pages are not promised: they can no longer be told resident or not.
+    expect(s.releasable!).toBeLessThan(8 * MiB);
     // Said for what it is: the break is blocked (the preloaded mapping sits right above [heap]).
     expect(s.raw.breakRoomBytes).toBe(0);
-    expect(s.notes.join(' ')).toMatch(/lie outside \[heap\] and the thread heaps: the program break cannot grow .*resident and held-back bytes are unknown/);
+    expect(s.notes.join(' ')).toMatch(/lie outside \[heap\] and the thread heaps: the program break cannot grow .*they are at least what is shown, resident no less than allocated\)/);
+    expect(s.notes.join(' ')).not.toMatch(/never touched/);
     // glibc still trims it: the freed half goes back.
     expect(value.trim.supported).toBe(true);
     expect(value.trim.releasedBytes!).toBeGreaterThan(16 * MiB);
@@ -122,7 +125,7 @@ describe('main arena outside [heap] (the program break blocked)', () => {
     const s = value.sample;
     expect(s.allocator.name).toBe('glibc');
     expect(Number(s.raw.arena)).toBeGreaterThan(Number(s.raw.arenaMappedBytes) + 8 * MiB);
-    expect(s.notes.join(' ')).toMatch(/the program break cannot grow .*they are at least what is shown\), and releasable counts the thread arenas only/);
+    expect(s.notes.join(' ')).toMatch(/the program break cannot grow .*they are at least what is shown.*\), and releasable counts the thread arenas only/);
     // The two worker arenas are seen: 200 MiB churned there.
     expect(s.heldBack!).toBeGreaterThan(150 * MiB);
     expect(s.releasable!).toBeGreaterThan(150 * MiB);
