@@ -207,7 +207,7 @@ void Scan(GlibcState& s, const ProcFiles* files) {
   std::vector<Span> readWrite;
   std::vector<uintptr_t> starts;  // of every mapping, in address order
   const char* line = maps.c_str();
-  uintptr_t heapEnd = 0;  // set until the line after [heap] is read
+  uintptr_t heapEnd = 0;  // end of [heap]
   while (*line != '\0') {
     const char* next = strchr(line, '\n');
     const char* lineEnd = next != nullptr ? next : line + strlen(line);
@@ -217,10 +217,6 @@ void Scan(GlibcState& s, const ProcFiles* files) {
     if (sscanf(line, "%lx-%lx %4s %*x %*x:%*x %lu %n", &start, &end, perms, &inode, &pathOffset) >= 4) {
       const char* path = line + pathOffset;
       starts.push_back(start);
-      if (heapEnd != 0) {
-        s.breakRoom = start >= heapEnd ? static_cast<double>(start - heapEnd) : 0;
-        heapEnd = 0;
-      }
       bool anonymous = inode == 0 && (path >= lineEnd || *path == '\n' || *path == '\0');
       if (strncmp(path, "[heap]", 6) == 0) {
         if (s.heapStart == 0) s.heapStart = start, heapEnd = end;
@@ -247,11 +243,14 @@ void Scan(GlibcState& s, const ProcFiles* files) {
       if (programEnd == 0 || brk <= programEnd) break;
       if (rw.start < brk && brk <= rw.end && rw.end > programEnd) {
         s.heapStart = std::max(rw.start, programEnd);
-        auto above = std::lower_bound(starts.begin(), starts.end(), rw.end);
-        s.breakRoom = above != starts.end() ? static_cast<double>(*above - rw.end) : -1;
+        heapEnd = rw.end;
         break;
       }
     }
+  }
+  if (heapEnd != 0) {
+    auto above = std::lower_bound(starts.begin(), starts.end(), heapEnd);
+    s.breakRoom = above != starts.end() ? static_cast<double>(*above - heapEnd) : -1;
   }
 
   // A heap's header is read after the maps were: a heap that grew in between reaches past its

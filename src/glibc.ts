@@ -160,13 +160,14 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   }
   // Blocks from mmap (hblkhd) are counted as resident in full: they are returned to the OS on free.
   let resident = arenaResident + hblkhd;
-  if (arenaResident < uordblks && outsideHeap > 0) {
-    resident = uordblks + hblkhd;
-  } else if (arenaResident < uordblks) {
-    notes.push(
-      `${uordblks - arenaResident} bytes allocated in arenas were never touched (not resident); ` +
-        'resident is shown as no less than allocated',
-    );
+  if (arenaResident < uordblks) {
+    // With part of the main arena out of sight the note above says so; otherwise the rest was never touched.
+    if (outsideHeap === 0) {
+      notes.push(
+        `${uordblks - arenaResident} bytes allocated in arenas were never touched (not resident); ` +
+          'resident is shown as no less than allocated',
+      );
+    }
     resident = uordblks + hblkhd;
   }
   const heldBack = resident - allocated;
@@ -174,10 +175,15 @@ function glibcNumbers(sample: GlibcSample, pad = 0): AllocatorNumbers {
   const mallocInfo = v.mallocInfo;
   if (mallocInfo === 1) {
     const info = mallocInfoFromRows(sample.tail);
-    const regions = { mainMapped: v.mainMapped, mainResident, threadMapped: v.threadMapped, threadResident, threadTail: v.threadTail };
-    // With part of the main arena out of sight, its free pages cannot be told resident or not.
-    const counted = outsideHeap > 0 ? { ...info, arenas: info.arenas.filter((arena) => arena.index !== 0) } : info;
-    const estimate = glibcReleasable(counted, regions, page(), pad);
+    const regions = {
+      mainMapped: v.mainMapped,
+      mainResident,
+      mainOutside: outsideHeap,
+      threadMapped: v.threadMapped,
+      threadResident,
+      threadTail: v.threadTail,
+    };
+    const estimate = glibcReleasable(info, regions, page(), pad);
     releasable = Math.min(heldBack, estimate.bytes);
     raw.freeChunks = info.totals.rest.count + info.totals.fast.count;
     raw.freePageBytes = estimate.freePages;

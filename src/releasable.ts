@@ -12,6 +12,12 @@ export interface ArenaResidency {
   threadResident: number;
   /** Non-resident bytes that end each arena's newest heap (where its top chunk is). */
   threadTail: number;
+  /**
+   * Main-arena bytes outside [heap] (glibc continued the arena in mmap()ed memory when the
+   * program break could not grow): the main arena's free pages can then not be told resident
+   * or not, and none of them is promised.
+   */
+  mainOutside: number;
 }
 
 export interface GlibcReleasable {
@@ -55,8 +61,9 @@ export function glibcReleasable(info: MallocInfo, regions: ArenaResidency, pageS
   let threadFree = 0;
   for (const arena of info.arenas) {
     const free = arenaFreePages(arena, pageSize, pad);
-    if (arena.index === 0) mainFree += free;
-    else threadFree += free;
+    if (arena.index === 0) {
+      if (regions.mainOutside === 0) mainFree += free;
+    } else threadFree += free;
   }
   const mainGone = Math.max(0, regions.mainMapped - regions.mainResident);
   const threadGone = Math.max(0, regions.threadMapped - regions.threadResident - regions.threadTail);
