@@ -8,7 +8,7 @@ import { DOCTOR_HANDLER_OPTIONS, DoctorRoutes } from '../doctor/endpoint';
 import { trim } from '../trim';
 import type { TrimResult } from '../types';
 import { allocatorConfiguration, allocatorInfo, handlerConfig, hostAllowed, type DiagnosticHandlerOptions, type HandlerConfig } from './config';
-import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard';
+import { dashboardPage } from './dashboard';
 import { exposition, PROMETHEUS_CONTENT_TYPE } from './prometheus';
 import { snapshot } from './snapshot';
 
@@ -239,8 +239,9 @@ class Endpoint {
 
   private async page(req: IncomingMessage, res: ServerResponse, route: '/' | '/dashboard'): Promise<void> {
     if (route === '/dashboard' || wantsHtml(req.headers.accept)) {
-      send(req, res, 200, 'text/html; charset=utf-8', DASHBOARD_HTML, {
-        'Content-Security-Policy': DASHBOARD_CSP,
+      const { html, csp } = dashboardPage();
+      send(req, res, 200, 'text/html; charset=utf-8', html, {
+        'Content-Security-Policy': csp,
         'Referrer-Policy': 'no-referrer',
         'X-Frame-Options': 'DENY',
         ...(route === '/' ? { Vary: 'Accept' } : {}),
