@@ -2,7 +2,7 @@
 // moves, and the trim button works when allowed (and is absent when not).
 import fs from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { serveDiagnostics, type DiagnosticServer } from '../src';
+import { serveDiagnostics, type DiagnosticServer, type ServeDiagnosticsOptions } from '../src';
 import { testIf } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -49,16 +49,36 @@ function local(requests: string[]): void {
   }
 }
 
-describe('dashboard', () => {
-  let server: DiagnosticServer;
+/** The page at `url` once it has shown the allocator. */
+async function loaded(url: string): Promise<Watched> {
+  const watched = await open(url);
+  await watched.page.locator('#allocator', { hasText: /^glibc/ }).waitFor();
+  return watched;
+}
+
+/** What every page must end with: no console errors, nothing fetched off this machine. */
+async function done({ page, problems, requests }: Watched): Promise<void> {
+  expect(problems).toEqual([]);
+  local(requests);
+  await page.context().close();
+}
+
+/** A server for the tests of the enclosing describe block, closed after them. */
+function serving(options: ServeDiagnosticsOptions): () => DiagnosticServer {
+  let server: DiagnosticServer | undefined;
   beforeAll(async () => {
-    server = await serveDiagnostics({ minIntervalMs: 200, allowTrim: true, token: TOKEN });
+    server = await serveDiagnostics(options);
   });
-  afterAll(() => server.close());
+  afterAll(() => server?.close());
+  return () => server!;
+}
+
+describe('dashboard', () => {
+  const server = serving({ minIntervalMs: 200, allowTrim: true, token: TOKEN });
 
   browserTest('draws a live chart that changes, shows the allocator, and trims with the typed token', async () => {
-    const { page, problems, requests } = await open(`${server.url}dashboard`);
-    await page.locator('#allocator', { hasText: /^glibc/ }).waitFor();
+    const watched = await loaded(`${server().url}dashboard`);
+    const { page } = watched;
     await page.waitForTimeout(600);
     const first = await page.locator('#chart').screenshot();
     // Allocate and free memory in the served process so the split moves, not only the time axis.
@@ -82,56 +102,40 @@ describe('dashboard', () => {
     await page.locator('#trimTable', { hasText: /trims \(all callers\)\s*[1-9]/ }).waitFor();
     // The token is never part of the page.
     expect(await page.content()).not.toContain(TOKEN.slice(0, 12) + 'x');
-    expect((await (await fetch(`${server.url}dashboard`)).text()).includes(TOKEN)).toBe(false);
+    expect((await (await fetch(`${server().url}dashboard`)).text()).includes(TOKEN)).toBe(false);
     await page.screenshot({ path: '/tmp/dashboard-trimmed.png', fullPage: true });
-
-    expect(problems).toEqual([]);
-    local(requests);
-    await page.context().close();
+    await done(watched);
   });
 
   browserTest('GET / with a browser Accept header serves the page, which polls the right URL', async () => {
     // Without the trailing slash the page must still find the JSON route.
-    const { page, problems, requests } = await open(server.url.slice(0, -1));
-    await page.locator('#allocator', { hasText: /^glibc/ }).waitFor();
-    expect(problems).toEqual([]);
-    local(requests);
-    expect(requests.some((u) => new URL(u).pathname === '/debug/memory/')).toBe(true);
-    await page.context().close();
+    const watched = await loaded(server().url.slice(0, -1));
+    expect(watched.requests.some((u) => new URL(u).pathname === '/debug/memory/')).toBe(true);
+    await done(watched);
   });
 });
 
 describe('dashboard without trimming', () => {
-  let server: DiagnosticServer;
-  beforeAll(async () => {
-    server = await serveDiagnostics({ minIntervalMs: 200, prefix: '/x' });
-  });
-  afterAll(() => server.close());
+  const server = serving({ minIntervalMs: 200, prefix: '/x' });
 
   browserTest('has no trim button and sends nothing but reads', async () => {
-    const { page, problems, requests } = await open(`${server.url}dashboard`);
-    await page.locator('#allocator', { hasText: /^glibc/ }).waitFor();
+    const watched = await loaded(`${server().url}dashboard`);
+    const { page } = watched;
     await page.waitForTimeout(500);
     expect(await page.locator('#trimButton').isVisible()).toBe(false);
     expect(await page.locator('#trimPanel').isHidden()).toBe(true);
     await page.screenshot({ path: '/tmp/dashboard-readonly.png', fullPage: true });
-    expect(problems).toEqual([]);
-    local(requests);
-    expect(requests.every((u) => u.startsWith('data:') || new URL(u).pathname.startsWith('/x/'))).toBe(true);
-    await page.context().close();
+    expect(watched.requests.every((u) => u.startsWith('data:') || new URL(u).pathname.startsWith('/x/'))).toBe(true);
+    await done(watched);
   });
 });
 
 describe('dashboard with unauthenticated trimming', () => {
-  let server: DiagnosticServer;
-  beforeAll(async () => {
-    server = await serveDiagnostics({ minIntervalMs: 200, allowTrim: 'unauthenticated' });
-  });
-  afterAll(() => server.close());
+  const server = serving({ minIntervalMs: 200, allowTrim: 'unauthenticated' });
 
   browserTest('shows the button without a token field, and the button trims', async () => {
-    const { page, problems, requests } = await open(`${server.url}dashboard`);
-    await page.locator('#allocator', { hasText: /^glibc/ }).waitFor();
+    const watched = await loaded(`${server().url}dashboard`);
+    const { page } = watched;
     expect(await page.locator('#trimButton').isVisible()).toBe(true);
     expect(await page.locator('#token').isVisible()).toBe(false);
     const response = page.waitForResponse((r) => r.url().endsWith('/trim') && r.request().method() === 'POST');
@@ -140,8 +144,6 @@ describe('dashboard with unauthenticated trimming', () => {
     expect(r.status()).toBe(200);
     expect(r.request().headers().authorization).toBeUndefined();
     await page.locator('#trimResult', { hasText: /^released / }).waitFor();
-    expect(problems).toEqual([]);
-    local(requests);
-    await page.context().close();
+    await done(watched);
   });
 });
