@@ -1,13 +1,18 @@
 // The live page in headless Chromium: no console errors, no request leaves 127.0.0.1, the chart
-// moves, and the trim button works when allowed (and is absent when not).
+// moves, and the trim button works when allowed (and is absent when not). Its script
+// type-checks, ships in the package, and a missing file is an error, not a crash.
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { serveDiagnostics, type DiagnosticServer, type ServeDiagnosticsOptions } from '../src';
-import { testIf } from './helpers';
+import { ROOT, runFixture, testIf } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const browserTest = testIf(fs.existsSync(CHROMIUM), 'chromium not installed (apt-get install chromium)');
 const TOKEN = 'dashboard-token-0123456789';
+const PAGE_SOURCES = path.join(ROOT, 'src', 'diagnostics', 'page');
+const PAGE_FILES = ['dashboard.js', 'dashboard.css'];
 
 let browser: Browser | null = null;
 async function launch(): Promise<Browser> {
@@ -145,5 +150,34 @@ describe('dashboard with unauthenticated trimming', () => {
     expect(r.request().headers().authorization).toBeUndefined();
     await page.locator('#trimResult', { hasText: /^released / }).waitFor();
     await done(watched);
+  });
+});
+
+describe('the page files', () => {
+  test('the script type-checks against the DOM', () => {
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = spawnSync(process.execPath, [tsc, '-p', PAGE_SOURCES], { encoding: 'utf8' });
+    expect({ output: r.stdout + r.stderr, status: r.status }).toEqual({ output: '', status: 0 });
+  });
+
+  test('the package ships them next to the built module, as written', () => {
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
+    const packed = (JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0].files.map((f) => f.path);
+    for (const name of PAGE_FILES) {
+      expect(packed).toContain(`lib/diagnostics/page/${name}`);
+      expect([name, fs.readFileSync(path.join(ROOT, 'lib', 'diagnostics', 'page', name), 'utf8')]).toEqual([name, fs.readFileSync(path.join(PAGE_SOURCES, name), 'utf8')]);
+    }
+  });
+
+  test('an unreadable one makes the page a 500 that names it; the JSON route works and the process exits', async () => {
+    const r = await runFixture<{ dashboard: { status: number; type: string; body: string }; again: number; json: number }>('dashboard-missing-page.js', [], {
+      timeoutMs: 60000,
+    });
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+    const { dashboard, again, json } = r.value;
+    expect([dashboard.status, dashboard.type]).toEqual([500, 'application/json; charset=utf-8']);
+    expect(JSON.parse(dashboard.body)).toEqual({ code: 'ERR_INTERNAL', error: expect.stringContaining('page/dashboard.css could not be read (ENOENT)') });
+    expect(dashboard.body).not.toContain(ROOT);
+    expect([again, json]).toEqual([500, 200]);
   });
 });
