@@ -69,7 +69,10 @@ export interface AllocatorRow {
   readonly whenLoaded?: () => void;
 }
 
-const NO_ENV = { names: [], prefixes: [], doctor: [] } as const satisfies AllocatorEnv;
+/** A row for an allocator detection can name but nothing can read or trim. */
+function withoutBackend<N extends string>(name: N, reason: string) {
+  return { name, native: null, backend: null, reason, libraries: [], debian: null, alpine: null, env: { names: [], prefixes: [], doctor: [] } } as const;
+}
 
 export const REGISTRY = [
   {
@@ -131,26 +134,8 @@ export const REGISTRY = [
     retentionAdvice: mimallocRetentionAdvice,
     whenLoaded: installMimallocExitHook,
   },
-  {
-    name: 'musl',
-    native: null,
-    backend: null,
-    reason: 'musl malloc has no statistics API and returns freed memory eagerly: nothing to report or trim',
-    libraries: [],
-    debian: null,
-    alpine: null,
-    env: NO_ENV,
-  },
-  {
-    name: 'unknown',
-    native: null,
-    backend: null,
-    reason: 'the allocator serving malloc() was not recognised: its numbers are unknown',
-    libraries: [],
-    debian: null,
-    alpine: null,
-    env: NO_ENV,
-  },
+  withoutBackend('musl', 'musl malloc has no statistics API and returns freed memory eagerly: nothing to report or trim'),
+  withoutBackend('unknown', 'the allocator serving malloc() was not recognised: its numbers are unknown'),
 ] as const satisfies readonly AllocatorRow[];
 
 type Row = (typeof REGISTRY)[number];

@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { PerformanceObserver, constants as perfConstants, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { backendFor } from '../allocators/registry';
-import { MAX_DELAY_MS, nextDelayMs, withinBudget } from '../core/budget';
+import { MAX_DELAY_MS, scheduleNext, withinBudget } from '../core/budget';
 import { allocatorIdentity } from '../allocators/identity';
 import { typeError, withCode } from '../core/errors';
 import { allocatorStats } from '../api/stats';
@@ -237,10 +237,9 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
 
   #schedule(): void {
     if (!this.#running) return;
-    clearTimeout(this.#timer);
-    this.#delay = nextDelayMs(this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.sampleBudget);
-    this.#timer = setTimeout(() => void this.#check(), this.#delay);
-    this.#timer.unref();
+    const next = scheduleNext(this.#timer, this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.sampleBudget, () => void this.#check());
+    this.#timer = next.timer;
+    this.#delay = next.delayMs;
   }
 
   #observeGC(): void {

@@ -10,7 +10,7 @@ import { typeError, withCode } from '../core/errors';
 import { allocatorStats } from '../api/stats';
 import { trimEvents } from '../api/trim';
 import type { MemoryStats, TrimResult } from '../types';
-import { MAX_DELAY_MS, nextDelayMs, withinBudget } from '../core/budget';
+import { MAX_DELAY_MS, scheduleNext, withinBudget } from '../core/budget';
 import { optionalBoolean, optionalInteger, optionalNumber, optionsObject } from '../core/validate';
 import { cgroupMemory } from './cgroup';
 import type { DiagnoseContext, Monitor, MonitorOptions, MonitorSample, MonitorTotals } from './types';
@@ -194,10 +194,9 @@ class MemoryMonitor implements Monitor {
 
   #schedule(): void {
     if (!this.#running) return;
-    clearTimeout(this.#timer);
-    this.#delay = nextDelayMs(this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.budget);
-    this.#timer = setTimeout(() => void this.#tick(), this.#delay);
-    this.#timer.unref();
+    const next = scheduleNext(this.#timer, this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.budget, () => void this.#tick());
+    this.#timer = next.timer;
+    this.#delay = next.delayMs;
   }
 
   #take(): Promise<MonitorSample | null> {

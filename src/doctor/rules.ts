@@ -123,61 +123,74 @@ function projection(a: Analysis, slope: number, t: Thresholds): { severity: Seve
   return { severity, text: ` At this rate the container reaches its memory limit (${mib(a.cgroup.limit)}) in about ${duration(ms)}: then the kernel OOM-kills it.`, evidence };
 }
 
-function growthFinding(
-  id: string,
-  title: string,
-  what: string,
-  tr: Trend,
-  a: Analysis,
-  t: Thresholds,
-  advice: string[],
-): Finding {
+/** What a growing part of RSS is called, and what to do about it. */
+interface Growth {
+  id: string;
+  title: string;
+  what: string;
+  advice: string[];
+}
+
+const JS_HEAP_GROWTH: Growth = {
+  id: 'js-heap-growth',
+  title: 'The V8 heap grows: a JS leak, or a backlog of JS objects',
+  what: 'The V8 heap in use',
+  advice: [
+    "Take two heap snapshots minutes apart (require('node:v8').writeHeapSnapshot(), or start node with --heapsnapshot-signal=SIGUSR2 and send kill -USR2 <pid>), open both in Chrome DevTools → Memory and use the Comparison view: the constructors whose count keeps rising are what is kept.",
+    'Look for collections that only grow: caches without eviction, listeners added per request, maps keyed by ids that never expire, promises that never settle.',
+    'If a tracked queue depth grows with it, the objects are work waiting, not a leak: see whether the consumer keeps up.',
+  ],
+};
+
+const ARRAY_BUFFER_GROWTH: Growth = {
+  id: 'arraybuffer-growth',
+  title: 'ArrayBuffers and Buffers held from JS grow',
+  what: 'Memory of ArrayBuffers/Buffers',
+  advice: [
+    'Something in JS keeps Buffers or typed arrays: a heap snapshot (Comparison view, filter ArrayBuffer / Buffer / Uint8Array) shows who retains them.',
+    'A small slice of a large Buffer (buf.subarray(), Buffer pools) keeps the whole parent alive: copy what you keep (Buffer.from(slice)).',
+    'Streams with a consumer slower than the producer buffer chunks: check writableLength / readableLength and backpressure (write() returning false).',
+  ],
+};
+
+const NATIVE_GROWTH: Growth = {
+  id: 'native-growth',
+  title: 'Memory malloc()ed outside V8 grows while the JS heap and ArrayBuffers are flat',
+  what: 'Malloc in use outside the V8 heap and ArrayBuffers',
+  advice: [
+    'A native addon (or a library it wraps) allocates and does not free: a heap snapshot will show nothing. Record native allocations with heaptrack (heaptrack node app.js), valgrind --leak-check=full, or a jemalloc built with profiling (MALLOC_CONF=prof:true,prof_leak:true).',
+    'Data queued between threads (worker postMessage, a native thread pool, a producer faster than its consumer) looks the same while it builds up: track the queue depth with monitor.track(name, fn); a backlog follows it and drains when the work does.',
+    'Profilers and debuggers slow the consumer they observe and can cause the very backlog they report: confirm a finding on an unprofiled run.',
+  ],
+};
+
+/** The finding for a part of RSS that grows; null when `tr` does not. */
+function growthFinding(growth: Growth, tr: Trend | null, a: Analysis, t: Thresholds): Finding | null {
+  if (!tr || !growing(tr, t)) return null;
   const p = projection(a, tr.slope, t);
   return {
-    id,
+    id: growth.id,
     severity: p.severity,
-    title,
+    title: growth.title,
     summary:
-      `${what} rose from ${mib(tr.start)} to ${mib(tr.end)} over ${duration(tr.spanMs)} ` +
+      `${growth.what} rose from ${mib(tr.start)} to ${mib(tr.end)} over ${duration(tr.spanMs)} ` +
       `(about ${mib(tr.slope * HOUR_MS)} per hour, judged on the minima between collections; Mann–Kendall p = ${tr.pRising.toPrecision(2)}).${p.text}`,
     evidence: { ...trendEvidence(tr), ...p.evidence },
-    advice,
+    advice: [...growth.advice],
   };
 }
 
 export function jsHeapGrowth(a: Analysis, t: Thresholds): Finding | null {
-  if (!growing(a.heap, t)) return null;
-  return growthFinding('js-heap-growth', 'The V8 heap grows: a JS leak, or a backlog of JS objects', 'The V8 heap in use', a.heap!, a, t, [
-    "Take two heap snapshots minutes apart (require('node:v8').writeHeapSnapshot(), or start node with --heapsnapshot-signal=SIGUSR2 and send kill -USR2 <pid>), open both in Chrome DevTools → Memory and use the Comparison view: the constructors whose count keeps rising are what is kept.",
-    'Look for collections that only grow: caches without eviction, listeners added per request, maps keyed by ids that never expire, promises that never settle.',
-    'If a tracked queue depth grows with it, the objects are work waiting, not a leak: see whether the consumer keeps up.',
-  ]);
+  return growthFinding(JS_HEAP_GROWTH, a.heap, a, t);
 }
 
 export function arrayBufferGrowth(a: Analysis, t: Thresholds): Finding | null {
-  if (!growing(a.arrayBuffers, t)) return null;
-  return growthFinding('arraybuffer-growth', 'ArrayBuffers and Buffers held from JS grow', 'Memory of ArrayBuffers/Buffers', a.arrayBuffers!, a, t, [
-    'Something in JS keeps Buffers or typed arrays: a heap snapshot (Comparison view, filter ArrayBuffer / Buffer / Uint8Array) shows who retains them.',
-    'A small slice of a large Buffer (buf.subarray(), Buffer pools) keeps the whole parent alive: copy what you keep (Buffer.from(slice)).',
-    'Streams with a consumer slower than the producer buffer chunks: check writableLength / readableLength and backpressure (write() returning false).',
-  ]);
+  return growthFinding(ARRAY_BUFFER_GROWTH, a.arrayBuffers, a, t);
 }
 
 export function nativeGrowth(a: Analysis, t: Thresholds): Finding | null {
-  if (!growing(a.native, t) || growing(a.heap, t) || growing(a.arrayBuffers, t)) return null;
-  return growthFinding(
-    'native-growth',
-    'Memory malloc()ed outside V8 grows while the JS heap and ArrayBuffers are flat',
-    'Malloc in use outside the V8 heap and ArrayBuffers',
-    a.native!,
-    a,
-    t,
-    [
-      'A native addon (or a library it wraps) allocates and does not free: a heap snapshot will show nothing. Record native allocations with heaptrack (heaptrack node app.js), valgrind --leak-check=full, or a jemalloc built with profiling (MALLOC_CONF=prof:true,prof_leak:true).',
-      'Data queued between threads (worker postMessage, a native thread pool, a producer faster than its consumer) looks the same while it builds up: track the queue depth with monitor.track(name, fn); a backlog follows it and drains when the work does.',
-      'Profilers and debuggers slow the consumer they observe and can cause the very backlog they report: confirm a finding on an unprofiled run.',
-    ],
-  );
+  if (growing(a.heap, t) || growing(a.arrayBuffers, t)) return null;
+  return growthFinding(NATIVE_GROWTH, a.native, a, t);
 }
 
 function eluOver(samples: readonly MonitorSample[], from: number, to: number): number | null {

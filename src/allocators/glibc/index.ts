@@ -58,12 +58,17 @@ function decodeMallinfo(v: Float64Array | null): Mallinfo {
   return { source: addon().glibcWire.mallinfoSources[source ?? 0] as Mallinfo['source'], ...counters };
 }
 
+/** A glibc call on the threadpool: rejects unless glibc serves malloc, with the caller's stack. */
+function onThreadpool<T, R>(what: string, caller: Function, call: () => Promise<T>, decode: (value: T) => R): Promise<R> {
+  return rejecting(() => {
+    requireGlibc(what);
+    return keepCallerStack(call(), caller).then(decode);
+  });
+}
+
 /** mallinfo2() (mallinfo() before glibc 2.33, `source` says which), on the threadpool. */
 export function mallinfo2(): Promise<Mallinfo> {
-  return rejecting(() => {
-    requireGlibc('glibc.mallinfo2()');
-    return keepCallerStack(addon().glibcMallinfo(), mallinfo2).then(decodeMallinfo);
-  });
+  return onThreadpool('glibc.mallinfo2()', mallinfo2, () => addon().glibcMallinfo(), decodeMallinfo);
 }
 
 /** mallinfo2() on the JS thread: O(free chunks), and it locks every arena. */
@@ -79,10 +84,7 @@ function parsed(rows: Float64Array | null): MallocInfo {
 
 /** malloc_info(3) parsed into one object per arena, on the threadpool. */
 export function mallocInfo(): Promise<MallocInfo> {
-  return rejecting(() => {
-    requireGlibc('glibc.mallocInfo()');
-    return keepCallerStack(addon().glibcMallocInfo(), mallocInfo).then(parsed);
-  });
+  return onThreadpool('glibc.mallocInfo()', mallocInfo, () => addon().glibcMallocInfo(), parsed);
 }
 
 export function mallocInfoSync(): MallocInfo {

@@ -4,8 +4,9 @@ import type { RawValue } from '../../core/types';
 import { integer, optionalBoolean } from '../../core/validate';
 import type { TrimResult } from '../../types';
 import { requireAllocator } from '../identity';
+import { configOf } from '../namespace';
 import { trimUnder } from '../trims';
-import { jemallocConfig, jemallocSettings } from './backend';
+import { jemallocSettings } from './backend';
 import { mallctlRead, mallctlType, mallctlWrite } from './mallctl';
 
 export type { MallctlType, MallctlValue } from '../../core/binding';
@@ -66,7 +67,6 @@ export function epochInterval(): number {
 
 /** opt.* and the runtime settings in effect. */
 export function config(): Record<string, RawValue> {
-  requireJemalloc('jemalloc.config()');
-  return jemallocConfig();
+  return configOf('jemalloc');
 }
 

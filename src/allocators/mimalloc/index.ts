@@ -5,9 +5,10 @@ import type { RawValue } from '../../core/types';
 import { integer } from '../../core/validate';
 import type { TrimResult } from '../../types';
 import { requireAllocator } from '../identity';
+import { configOf } from '../namespace';
 import { backendOf } from '../registry';
 import { trimUnder } from '../trims';
-import { mimallocConfig, mimallocSettings } from './backend';
+import { mimallocSettings } from './backend';
 import { mimallocOptionNames, mimallocVersion } from './numbers';
 
 export type MimallocProcessInfo = NativeMimallocProcessInfo;
@@ -71,6 +72,5 @@ export function collectTimeout(): number {
 }
 
 export function config(): Record<string, RawValue> {
-  requireMimalloc('mimalloc.config()');
-  return mimallocConfig();
+  return configOf('mimalloc');
 }

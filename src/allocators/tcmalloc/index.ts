@@ -5,7 +5,7 @@ import type { RawValue } from '../../core/types';
 import { integer, optionalNumber } from '../../core/validate';
 import type { TrimResult } from '../../types';
 import { requireAllocator } from '../identity';
-import { backendOf } from '../registry';
+import { configOf } from '../namespace';
 import { trimUnder } from '../trims';
 import { tcmallocProperties } from './backend';
 import { TCMALLOC_PROPERTIES, TCMALLOC_SETTINGS } from './numbers';
@@ -59,7 +59,6 @@ export function releaseFreeMemory(): Promise<TrimResult> {
 }
 
 export function config(): Record<string, RawValue> {
-  requireTcmalloc('tcmalloc.config()');
-  return backendOf('tcmalloc').config!();
+  return configOf('tcmalloc');
 }
 
