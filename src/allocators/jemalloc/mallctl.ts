@@ -2,6 +2,7 @@
 // (native/jemalloc.cc guards only against undefined behaviour).
 import { addon, type MallctlType, type MallctlValue } from '../../core/binding';
 import { describe, rangeError, typeError, unsupported, withCode } from '../../core/errors';
+import { cName } from '../../core/validate';
 
 // The type of each mallctl name (jemalloc 5.x), which mallctl() itself does not report.
 // Reading with the wrong type is refused by jemalloc (EINVAL), but reading a number as a
@@ -120,12 +121,7 @@ export function requireServing(what: string): void {
   }
 }
 
-function checkName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) {
-    throw typeError('a mallctl name (non-empty string)', 'name', name);
-  }
-  return name;
-}
+const checkName = (name: unknown): string => cName(name, 'a mallctl name (non-empty string)', 'name');
 
 function typeOf(name: string): MallctlType {
   const type = mallctlType(name);
@@ -143,7 +139,9 @@ function typeOf(name: string): MallctlType {
 export function mallctlRead(name: unknown): MallctlValue {
   const n = checkName(name);
   requireServing('jemalloc.mallctl.read()');
-  return addon().jemallocRead(n, typeOf(n));
+  const type = typeOf(n);
+  if (type === 'void') throw withCode(new Error(`mallctl ${n} is an action: it has no value to read`), 'ERR_MALLCTL_ACCESS');
+  return addon().jemallocRead(n, type);
 }
 
 const VALUE_KIND: Record<MallctlType, string> = {
@@ -185,6 +183,10 @@ export function mallctlWrite(name: unknown, value: unknown): void {
             ? typeof value === 'number' || typeof value === 'bigint'
             : typeof value === 'number';
   if (!ok) throw typeError(VALUE_KIND[type], `the value of ${n}`, value);
+  // jemalloc reads a C string: what follows a NUL would be dropped without a word.
+  if (typeof value === 'string' && value.includes('\0')) {
+    throw withCode(new TypeError(`Expected a string without NUL characters for the value of ${n} but received ${describe(value)}`), 'ERR_INVALID_ARG_VALUE');
+  }
   if (typeof value === 'number' && !Number.isSafeInteger(value)) {
     throw withCode(new RangeError(`Expected an integer for the value of ${n} but received ${describe(value)}`), 'ERR_OUT_OF_RANGE');
   }

@@ -1,8 +1,8 @@
 // The tcmalloc (gperftools) namespace: numeric properties, release rate, release.
 import { addon } from '../../core/binding';
-import { typeError, unsupported, withCode } from '../../core/errors';
+import { unsupported, withCode } from '../../core/errors';
 import type { RawValue } from '../../core/types';
-import { integer, optionalNumber } from '../../core/validate';
+import { cName, integer, optionalNumber } from '../../core/validate';
 import type { TrimResult } from '../../types';
 import { requireAllocator } from '../identity';
 import { configOf } from '../namespace';
@@ -12,10 +12,7 @@ import { TCMALLOC_PROPERTIES, TCMALLOC_SETTINGS } from './numbers';
 
 const requireTcmalloc = (what: string): void => requireAllocator('tcmalloc', what);
 
-function checkName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) throw typeError('a property name', 'name', name);
-  return name;
-}
+const checkName = (name: unknown): string => cName(name, 'a property name', 'name');
 
 /** MallocExtension::GetNumericProperty(name); null when this tcmalloc does not know the name. */
 export function property(name: string): number | null {
