@@ -36,7 +36,7 @@ export function trimRequest(options: unknown): TrimRequest {
   return { pad: optionalInteger(o.pad, 'options.pad', 0) };
 }
 
-function result(outcome: BackendTrim, time: number): TrimResult {
+function result(outcome: BackendTrim, time: number, allocator: TrimResult['allocator']): TrimResult {
   const notes = outcome.notes;
   let releasedBytes: number | null = null;
   if (outcome.rssBefore !== null && outcome.rssAfter !== null) {
@@ -48,7 +48,7 @@ function result(outcome: BackendTrim, time: number): TrimResult {
   }
   const r: TrimResult = {
     time,
-    allocator: allocatorIdentity(),
+    allocator,
     supported: outcome.supported,
     rssBefore: outcome.rssBefore,
     rssAfter: outcome.rssAfter,
@@ -75,7 +75,8 @@ let queue: Promise<unknown> = Promise.resolve();
 export function queueTrim(request: TrimRequest): Promise<TrimResult> {
   const run = queue.then(async () => {
     const time = Date.now();
-    return result(await backendFor(allocatorIdentity().name).trim(request), time);
+    const allocator = allocatorIdentity();
+    return result(await backendFor(allocator.name).trim(request), time, allocator);
   });
   queue = run.catch(() => undefined);
   return run;
@@ -84,7 +85,8 @@ export function queueTrim(request: TrimRequest): Promise<TrimResult> {
 /** The same on the JS thread: blocks it for as long as the allocator's trim takes. */
 export function trimNowSync(request: TrimRequest): TrimResult {
   const time = Date.now();
-  return result(backendFor(allocatorIdentity().name).trimSync(request), time);
+  const allocator = allocatorIdentity();
+  return result(backendFor(allocator.name).trimSync(request), time, allocator);
 }
 
 const DEFAULT_REQUEST: TrimRequest = Object.freeze({ pad: 0 });

@@ -140,6 +140,7 @@ export function nativeBackend<S extends string, SA extends string, G extends str
   const gauge = new Layout(`${name} gauge`, wire.gauge, shape.gauge);
   const trim = new Layout(`${name} trim`, wire.trim, shape.trim);
   const trimArgs = new Layout(`${name} trim arguments`, wire.trimArgs, shape.trimArgs);
+  const encodeTrimArgs = trimArgs.encoder();
   // `length`: how much of `v` the sample filled (a sync sample fills the front of a reused buffer).
   const decodeSample = (v: Float64Array, length = v.length): NativeSample<S> => {
     const c = commonSample.decode(v);
@@ -173,7 +174,8 @@ export function nativeBackend<S extends string, SA extends string, G extends str
       return typeof r === 'number' ? decodeSample(buffer, r) : decodeSample(r);
     },
     sample: (args) => binding.sample(index, sampleArgs.encode(args)).then((v) => decodeSample(v)),
-    trimSync: (args) => decodeTrim(binding.trimSync(index, trimArgs.encode(args))),
-    trim: (args) => binding.trim(index, trimArgs.encode(args)).then(decodeTrim),
+    trimSync: (args) => decodeTrim(binding.trimSync(index, encodeTrimArgs(args))),
+    // The addon copies the arguments before the threadpool starts: the buffer can be reused at once.
+    trim: (args) => binding.trim(index, encodeTrimArgs(args)).then(decodeTrim),
   };
 }

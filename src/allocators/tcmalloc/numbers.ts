@@ -43,6 +43,13 @@ const SOURCES = ['MallocExtension_GetNumericProperty', 'MallocExtension_GetStats
  * one). `raw` is the decoded record itself, fresh for each sample: it becomes the sample's raw
  * figures as it is, with no copy.
  */
+/** Resident (no less than allocated) less allocated; null when tcmalloc does not report both. */
+function heldBackOf(p: Readonly<Record<Property, number | null>>): number | null {
+  const allocated = p['generic.current_allocated_bytes'];
+  const resident = p['generic.total_physical_bytes'];
+  return allocated !== null && resident !== null ? Math.max(resident, allocated) - allocated : null;
+}
+
 function tcmallocNumbers(serving: boolean, raw: Record<string, RawValue>): AllocatorNumbers {
   const notes: string[] = [];
   if (!serving) {
@@ -52,13 +59,12 @@ function tcmallocNumbers(serving: boolean, raw: Record<string, RawValue>): Alloc
   const p = raw as Readonly<Record<Property, number | null>>;
   const allocated = p['generic.current_allocated_bytes'];
   let resident = p['generic.total_physical_bytes'];
-  let heldBack: number | null = null;
+  const heldBack = heldBackOf(p);
   if (allocated !== null && resident !== null) {
     if (resident < allocated) {
       notes.push(`total_physical_bytes is below current_allocated_bytes by ${allocated - resident} bytes; resident is shown as allocated`);
       resident = allocated;
     }
-    heldBack = resident - allocated;
   } else {
     notes.push('this tcmalloc does not report generic.current_allocated_bytes or generic.total_physical_bytes');
   }
@@ -92,8 +98,8 @@ export function tcmallocToTrim(t: NativeTrim<Property, never>): BackendTrim {
     supported: true,
     rssBefore: t.rssBefore,
     rssAfter: t.rssAfter,
-    heldBackBefore: tcmallocNumbers(true, { ...t.before }).heldBack,
-    heldBackAfter: tcmallocNumbers(true, { ...t.after }).heldBack,
+    heldBackBefore: heldBackOf(t.before),
+    heldBackAfter: heldBackOf(t.after),
     durationMs: t.durationNs / NS_PER_MS,
     notes: [],
   };
