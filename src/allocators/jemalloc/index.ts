@@ -1,10 +1,10 @@
 // The jemalloc namespace: mallctl by name, purge/decay, background threads.
 import { addon, type MallctlValue } from '../../core/binding';
 import type { RawValue } from '../../core/types';
-import { integer, optionalBoolean } from '../../core/validate';
+import { optionalBoolean } from '../../core/validate';
 import type { TrimResult } from '../../types';
 import { requireAllocator } from '../identity';
-import { configOf } from '../namespace';
+import { configOf, integerSetting } from '../namespace';
 import { trimUnder } from '../trims';
 import { jemallocSettings } from './backend';
 import { mallctlRead, mallctlType, mallctlWrite } from './mallctl';
@@ -56,14 +56,12 @@ export function backgroundThread(on?: boolean): boolean {
   return addon().jemallocRead('background_thread', 'bool') as boolean;
 }
 
-/** Stats refresh (epoch) at most every `ms` milliseconds; 0 refreshes on every sample. Default 100. */
-export function setEpochInterval(ms: number): void {
-  jemallocSettings.epochIntervalMs = integer(ms, 'ms', 0, 3_600_000);
-}
+const epoch = integerSetting(jemallocSettings, 'epochIntervalMs', 'ms', 0, 3_600_000);
 
-export function epochInterval(): number {
-  return jemallocSettings.epochIntervalMs;
-}
+/** Stats refresh (epoch) at most every `ms` milliseconds; 0 refreshes on every sample. Default 100. */
+export const setEpochInterval: (ms: number) => void = epoch.set;
+
+export const epochInterval: () => number = epoch.get;
 
 /** opt.* and the runtime settings in effect. */
 export function config(): Record<string, RawValue> {

@@ -5,7 +5,7 @@ import type { RawValue } from '../../core/types';
 import { integer } from '../../core/validate';
 import type { TrimResult } from '../../types';
 import { requireAllocator } from '../identity';
-import { configOf } from '../namespace';
+import { configOf, integerSetting } from '../namespace';
 import { backendOf } from '../registry';
 import { trimUnder } from '../trims';
 import { mimallocSettings } from './backend';
@@ -62,14 +62,12 @@ export function collect(): Promise<TrimResult> {
   return trimUnder(() => requireMimalloc('mimalloc.collect()'));
 }
 
-/** How long a trim waits for other JS threads to collect (default 2000 ms). */
-export function setCollectTimeout(ms: number): void {
-  mimallocSettings.collectTimeoutMs = integer(ms, 'ms', 0, 600_000);
-}
+const timeout = integerSetting(mimallocSettings, 'collectTimeoutMs', 'ms', 0, 600_000);
 
-export function collectTimeout(): number {
-  return mimallocSettings.collectTimeoutMs;
-}
+/** How long a trim waits for other JS threads to collect (default 2000 ms). */
+export const setCollectTimeout: (ms: number) => void = timeout.set;
+
+export const collectTimeout: () => number = timeout.get;
 
 export function config(): Record<string, RawValue> {
   return configOf('mimalloc');
