@@ -11,7 +11,7 @@ const path = require('node:path');
 const LIB = path.join(__dirname, '..', 'lib', 'index.js');
 const DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'];
 // Every allocator of the registry, with the library to preload (null: nothing to preload).
-const LIBRARIES = Object.fromEntries(require('../lib/allocators').ALLOCATORS.map((a) => [a.name, a.libraries[0] ?? null]));
+const LIBRARIES = Object.fromEntries(require('../lib/allocators/registry').ALLOCATORS.map((a) => [a.name, a.libraries[0] ?? null]));
 
 const { median, perCallNs } = require('./bench-util');
 

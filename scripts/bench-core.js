@@ -16,7 +16,7 @@
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const a = require(path.join(__dirname, '..', 'lib'));
-const { binding } = require(path.join(__dirname, '..', 'lib', 'binding'));
+const binding = require(path.join(__dirname, '..', 'lib', 'core', 'binding')).addon();
 const { fragment, collect } = require('./workload');
 const { median, perCallNs } = require('./bench-util');
 

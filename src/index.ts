@@ -2,15 +2,16 @@
 /// <reference types="node" preserve="true" />
 // Kept in lib/index.d.ts: the public types use Node's (EventEmitter, node:http), so a consumer
 // whose tsconfig lists no "types" still loads @types/node (a dependency of this package).
-export { detectAllocator } from './detect';
-export { allocatorStats, allocatorStatsSync } from './stats';
-export { trim, trimSync } from './trim';
+import { loadPackage } from './allocators/registry';
+export { detectAllocator } from './api/detect';
+export { allocatorStats, allocatorStatsSync } from './api/stats';
+export { trim, trimSync } from './api/trim';
 export { startAutoTrim } from './autotrim';
 export type { AutoTrimEvents, AutoTrimmer, AutoTrimOptions, AutoTrimTotals, SkipEvent, SkipReason } from './autotrim';
-export * as glibc from './glibc';
-export * as jemalloc from './jemalloc';
-export * as tcmalloc from './tcmalloc';
-export * as mimalloc from './mimalloc';
+export * as glibc from './allocators/glibc';
+export * as jemalloc from './allocators/jemalloc';
+export * as tcmalloc from './allocators/tcmalloc';
+export * as mimalloc from './allocators/mimalloc';
 export type {
   AllocatorInfo,
   AllocatorName,
@@ -23,7 +24,7 @@ export type {
   TrimResult,
   V8Memory,
 } from './types';
-export type { CodedError, ErrorCode } from './errors';
+export type { CodedError, ErrorCode } from './core/errors';
 export { createDiagnosticHandler } from './diagnostics/handler';
 export type { DiagnosticHandler, DiagnosticHandlerOptions, NextFunction } from './diagnostics/handler';
 export { serveDiagnostics } from './diagnostics/server';
@@ -48,3 +49,6 @@ export type {
   RssParts,
   Severity,
 } from './doctor/types';
+
+// Requiring the package loads the addon in this thread (allocators/registry.ts says why).
+loadPackage();

@@ -1,9 +1,11 @@
 // Public types. All sizes are bytes as numbers; a number that cannot be known is null, never 0.
 
-import type { AllocatorName } from './allocators';
+import type { AllocatorName } from './allocators/registry';
+import type { ProcessMemory, RawValue, V8Memory } from './core/types';
 
-/** 'glibc' | 'jemalloc' | 'tcmalloc' | 'mimalloc' | 'musl' | 'unknown': the rows of src/allocators.ts, then musl and unknown. */
+/** 'glibc' | 'jemalloc' | 'tcmalloc' | 'mimalloc' | 'musl' | 'unknown': the rows of src/allocators/registry.ts. */
 export type { AllocatorName };
+export type { ProcessMemory, RawValue, V8Memory };
 
 export interface PreloadEntry {
   /** The entry as written in LD_PRELOAD. */
@@ -26,34 +28,6 @@ export interface AllocatorInfo {
   /** Caveats in words, e.g. an LD_PRELOAD that did not take effect. */
   notes: string[];
 }
-
-export interface ProcessMemory {
-  /** Resident set size (VmRSS). */
-  rss: number | null;
-  /** Anonymous resident memory: where malloc's memory lives. */
-  rssAnon: number | null;
-  /** Resident file-backed memory (code, mapped files). */
-  rssFile: number | null;
-  /** Resident shared memory. */
-  rssShmem: number | null;
-  /** Swapped-out memory (VmSwap). */
-  swap: number | null;
-}
-
-export interface V8Memory {
-  heapTotal: number;
-  heapUsed: number;
-  physical: number;
-  external: number;
-  /**
-   * From process.memoryUsage(), its only source: null when that fails (no readable /proc). In
-   * allocatorStatsSync() up to 100 ms old while `external` stays within 1 MiB, with a note (the
-   * other V8 figures are current).
-   */
-  arrayBuffers: number | null;
-}
-
-export type RawValue = number | string | boolean | bigint | null;
 
 export interface MemoryStats {
   /** When the sample was taken (milliseconds since the epoch). */

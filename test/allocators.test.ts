@@ -1,12 +1,25 @@
-// The registry (src/allocators.ts) against what it stands for: every allocator in it has a
-// backend in the addon, a TypeScript file that registers that backend, a namespace in the
-// public API and its own test file; and the addon has no backend the registry lacks.
+// The registry (src/allocators/registry.ts) against what it stands for: every allocator in it
+// with a backend has that backend in the addon at the index its row names, a TypeScript folder
+// with its backend and namespace, a namespace in the public API (and the ES module wrapper) and
+// its own test file; the addon has no backend the registry lacks, and asks them in the order the
+// rows say; every environment variable the project reads is in a row.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as api from '../src';
-import { ALLOCATOR_NAMES, ALLOCATORS, allocatorOfLibrary, WITHOUT_BACKEND } from '../src/allocators';
-import { backendFor } from '../src/backends';
-import { binding } from '../src/binding';
+import {
+  ALLOCATOR_ENV_NAMES,
+  ALLOCATOR_NAMES,
+  ALLOCATORS,
+  allocatorEnv,
+  allocatorOfLibrary,
+  backendFor,
+  DETECTION_ORDER,
+  DOCTOR_ENV_NAMES,
+  isAllocatorVariable,
+  REGISTRY,
+  WITHOUT_BACKEND,
+} from '../src/allocators/registry';
+import { addon } from '../src/core/binding';
 import type { AllocatorName } from '../src';
 import { ROOT } from './helpers';
 
@@ -14,6 +27,7 @@ import { ROOT } from './helpers';
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const contractNames: Same<AllocatorName, 'glibc' | 'jemalloc' | 'tcmalloc' | 'mimalloc' | 'musl' | 'unknown'> = true;
 
+const binding = addon();
 const nativeNames = binding.wire.backends.map((b) => b.name);
 
 describe('the allocator registry', () => {
@@ -37,11 +51,59 @@ describe('the allocator registry', () => {
     }
   });
 
-  test.each(ALLOCATORS.map((a) => [a.name, a] as const))('%s: its file registers its backend, and the API exports its namespace', (name) => {
-    expect(fs.existsSync(path.join(ROOT, 'src', `${name}.ts`))).toBe(true);
+  test.each(ALLOCATORS.map((a) => [a.name, a] as const))('%s: its row names its place in the addon\'s backend table', (name, row) => {
+    expect(row.native.name).toBe(name);
+    expect(binding.wire.backends[row.native.index]?.name).toBe(row.native.name);
+  });
+
+  test('detection asks the backends in the order of the addon\'s table', () => {
+    expect(DETECTION_ORDER).toEqual(nativeNames);
+    expect(new Set(ALLOCATORS.map((a) => a.native.index)).size).toBe(ALLOCATORS.length);
+  });
+
+  test('rows without a backend have a reason and nothing to preload', () => {
+    const rows = REGISTRY.filter((r) => r.native === null);
+    expect(rows.map((r) => r.name)).toEqual(Object.keys(WITHOUT_BACKEND));
+    for (const r of rows) {
+      expect(r.backend).toBeNull();
+      expect(WITHOUT_BACKEND[r.name as keyof typeof WITHOUT_BACKEND]).toMatch(/\w{10}/);
+      expect(r.libraries).toEqual([]);
+      expect(backendFor(r.name).canTrim).toBe(false);
+    }
+  });
+
+  test('every environment variable the project reads or forwards is in a row', () => {
+    // The doctor's variables are among the allocators' variables, and the runner and the endpoint read the same list.
+    for (const name of DOCTOR_ENV_NAMES) expect(isAllocatorVariable(name)).toBe(true);
+    for (const name of ALLOCATOR_ENV_NAMES) expect(isAllocatorVariable(name)).toBe(true);
+    expect(isAllocatorVariable('TCMALLOC_RELEASE_RATE')).toBe(true);
+    expect(isAllocatorVariable('MIMALLOC_PURGE_DELAY')).toBe(true);
+    expect(isAllocatorVariable('PATH')).toBe(false);
+    expect(isAllocatorVariable('TCMALLOC_')).toBe(false);
+    const env = allocatorEnv({ PATH: '/bin', MALLOC_CONF: 'x', MIMALLOC_VERBOSE: '1' });
+    expect(env).toMatchObject({ MALLOC_CONF: 'x', MIMALLOC_VERBOSE: '1', LD_PRELOAD: null });
+    expect(env).not.toHaveProperty('PATH');
+    // No module of src/ names an allocator variable outside the registry, its advice and the doctor's rules.
+    const quoted = /'((?:MALLOC|TCMALLOC|MIMALLOC|GLIBC|JE|_RJEM)_[A-Z_]*)'/g;
+    const outside: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (p.endsWith('.ts') && !/registry\.ts$|advice\.ts$|doctor[/\\]rules\.ts$/.test(p)) {
+          for (const m of fs.readFileSync(p, 'utf8').matchAll(quoted)) outside.push(`${path.relative(ROOT, p)}: ${m[1]}`);
+        }
+      }
+    };
+    walk(path.join(ROOT, 'src'));
+    expect(outside).toEqual([]);
+  });
+
+  test.each(ALLOCATORS.map((a) => [a.name, a] as const))('%s: its folder holds its backend, and the API exports its namespace', (name) => {
+    for (const file of ['backend.ts', 'index.ts']) expect(fs.existsSync(path.join(ROOT, 'src', 'allocators', name, file))).toBe(true);
+    expect(fs.readFileSync(path.join(ROOT, 'wrapper.mjs'), 'utf8')).toMatch(new RegExp(`^\\s+${name},$`, 'm'));
     const backend = backendFor(name);
     expect(backend.name).toBe(name);
-    // A backend the registry has but no file registered falls back to one that cannot trim.
     expect(backend.canTrim).toBe(true);
     const namespace = (api as unknown as Record<string, unknown>)[name];
     expect(typeof namespace).toBe('object');

@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ALLOCATORS, type PreloadedName } from '../src/allocators';
+import { ALLOCATORS, type PreloadedName } from '../src/allocators/registry';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const LIB = path.join(ROOT, 'lib', 'index.js');

@@ -8,14 +8,14 @@
 // the totals and the events.
 import { EventEmitter } from 'node:events';
 import { PerformanceObserver, constants as perfConstants, performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { backendFor } from '../backends';
-import { MAX_DELAY_MS, nextDelayMs, withinBudget } from '../budget';
-import { allocatorIdentity } from '../detect';
-import { typeError, withCode } from '../errors';
-import { allocatorStats } from '../stats';
-import { trim } from '../trim';
+import { backendFor } from '../allocators/registry';
+import { MAX_DELAY_MS, scheduleNext, withinBudget } from '../core/budget';
+import { allocatorIdentity } from '../allocators/identity';
+import { typeError, withCode } from '../core/errors';
+import { allocatorStats } from '../api/stats';
+import { trim } from '../api/trim';
 import type { MemoryStats, TrimResult } from '../types';
-import { optionalBoolean, optionalFunction, optionalInteger, optionalNumber, optionsObject } from '../validate';
+import { optionalBoolean, optionalFunction, optionalInteger, optionalNumber, optionsObject } from '../core/validate';
 import { INITIAL_STATE, SKIP_REASONS, decide, type Decision, type DecisionInput, type DecisionState, type SkipEvent, type SkipReason } from './decide';
 
 export { SKIP_REASONS } from './decide';
@@ -237,10 +237,9 @@ class Trimmer extends EventEmitter implements AutoTrimmer {
 
   #schedule(): void {
     if (!this.#running) return;
-    clearTimeout(this.#timer);
-    this.#delay = nextDelayMs(this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.sampleBudget);
-    this.#timer = setTimeout(() => void this.#check(), this.#delay);
-    this.#timer.unref();
+    const next = scheduleNext(this.#timer, this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.sampleBudget, () => void this.#check());
+    this.#timer = next.timer;
+    this.#delay = next.delayMs;
   }
 
   #observeGC(): void {

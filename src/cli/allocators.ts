@@ -2,7 +2,7 @@
 // them, and how a candidate (label, allocator, environment) is written on the command line.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ALLOCATORS as REGISTRY, allocatorOfLibrary, type BackendName } from '../allocators';
+import { ALLOCATORS as REGISTRY, allocatorFacts, allocatorOfLibrary, type BackendName } from '../allocators/registry';
 import type { AllocatorName } from '../types';
 import { CliError } from './errors';
 
@@ -16,7 +16,7 @@ export interface AllocatorEntry {
   alpine: string | null;
 }
 
-/** Every allocator of the registry (src/allocators.ts), in its order. */
+/** Every allocator of the registry (src/allocators/registry.ts), in its order. */
 export const ALLOCATORS: readonly AllocatorEntry[] = REGISTRY.map((a) => ({ name: a.name, files: a.libraries, debian: a.debian, alpine: a.alpine }));
 
 // Where Debian/Ubuntu (multiarch), Alpine and RPM distributions put shared libraries.
@@ -83,18 +83,11 @@ export interface Candidate {
   env: Record<string, string>;
 }
 
-// Tuned variants worth comparing, each listed right after its allocator's untuned candidate.
-const TUNED: Partial<Record<PreloadableName, readonly Candidate[]>> = {
-  // Fewer arenas: less memory held per thread, at some contention cost.
-  glibc: [{ label: 'glibc-arena2', allocator: 'glibc', env: { MALLOC_ARENA_MAX: '2' } }],
-  // Without a background thread, idle threads never decay their dirty pages.
-  jemalloc: [{ label: 'jemalloc-bg', allocator: 'jemalloc', env: { MALLOC_CONF: 'background_thread:true' } }],
-};
-
 /** The built-in set of `compare`: every allocator, untuned then tuned; each is used only where its library is installed. */
 export const BUILT_IN_CANDIDATES: readonly Candidate[] = ALLOCATORS.flatMap((a) => [
   { label: a.name, allocator: a.name, env: {} },
-  ...(TUNED[a.name] ?? []),
+  // Tuned variants worth comparing (the registry row's), each right after its untuned candidate.
+  ...(allocatorFacts(a.name)?.tuned ?? []).map((t) => ({ label: t.label, allocator: a.name, env: t.env })),
 ]);
 
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/;

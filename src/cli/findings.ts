@@ -1,5 +1,6 @@
 // The doctor's findings on one run: the CLI's samples as MonitorSamples, the run's facts as a
 // DiagnoseContext.
+import { DOCTOR_ENV_NAMES, PRELOAD_VARIABLE } from '../allocators/registry';
 import { diagnose } from '../doctor/diagnose';
 import { GRACE_MS, MIN_WINDOW_MS } from '../doctor/thresholds';
 import type { DiagnoseContext, MonitorSample, RssParts } from '../doctor/types';
@@ -15,8 +16,6 @@ import type { CliFinding, RunRecord } from './model';
  */
 export const RUN_GRACE_FRACTION = 0.1;
 export const RUN_MIN_WINDOW_FRACTION = 0.5;
-
-const CONTEXT_ENV = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY', 'MIMALLOC_DECOMMIT_DELAY'] as const;
 
 export function monitorSamples(run: RunRecord): MonitorSample[] {
   const allocator: AllocatorName = run.check.detected ?? 'unknown';
@@ -46,8 +45,8 @@ export function monitorSamples(run: RunRecord): MonitorSample[] {
 
 export function diagnoseRun(run: RunRecord): { findings: CliFinding[]; parts: RssParts[]; notes: string[] } {
   const env: NonNullable<DiagnoseContext['env']> = {};
-  for (const key of CONTEXT_ENV) {
-    const v = key === 'LD_PRELOAD' ? (run.allocator.library ?? undefined) : run.allocator.env[key];
+  for (const key of DOCTOR_ENV_NAMES) {
+    const v = key === PRELOAD_VARIABLE ? (run.allocator.library ?? undefined) : run.allocator.env[key];
     if (v !== undefined) env[key] = v;
   }
   const context: DiagnoseContext = {

@@ -1,6 +1,6 @@
 // /proc/<pid>/status and /proc/<pid>/maps: what a process's memory looks like from outside.
 import fs from 'node:fs';
-import { ALLOCATORS } from '../allocators';
+import { ALLOCATORS } from '../allocators/registry';
 import type { AllocatorName } from '../types';
 
 export interface ProcStatus {

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { isAllocatorVariable } from '../allocators/registry';
 import type { AllocatorName } from '../types';
 import { resolveAllocator, type Candidate } from './allocators';
 import { CliError } from './errors';
@@ -24,9 +25,6 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'
 
 /** A first outside sample soon after start, so a program shorter than one interval still has one. */
 export const FIRST_SAMPLE_MS = 50;
-
-/** Allocator-tuning variables that would change what a candidate measures. */
-export const ALLOCATOR_ENV = /^(LD_PRELOAD|MALLOC_ARENA_MAX|MALLOC_ARENA_TEST|MALLOC_TOP_PAD_|MALLOC_TRIM_THRESHOLD_|MALLOC_MMAP_THRESHOLD_|MALLOC_CONF|_RJEM_MALLOC_CONF|TCMALLOC_\w+|MIMALLOC_\w+|GLIBC_TUNABLES)$/;
 
 export const OUTSIDE_UNAVAILABLE = [
   'allocated, resident, held back and releasable (the allocator is only visible from inside the process)',
@@ -84,7 +82,7 @@ export function startRun(options: RunOptions): ActiveRun {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined) continue;
-    if (k === 'LD_PRELOAD' || (options.cleanEnv && ALLOCATOR_ENV.test(k))) continue;
+    if (k === 'LD_PRELOAD' || (options.cleanEnv && isAllocatorVariable(k))) continue;
     env[k] = v;
   }
   Object.assign(env, candidate.env);
@@ -103,7 +101,7 @@ export function startRun(options: RunOptions): ActiveRun {
   env[ENV_SAMPLE_FILE] = sampleFile;
   env[ENV_INTERVAL] = String(options.intervalMs);
   const allocatorEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (ALLOCATOR_ENV.test(k) && k !== 'LD_PRELOAD') allocatorEnv[k] = v;
+  for (const [k, v] of Object.entries(env)) if (isAllocatorVariable(k) && k !== 'LD_PRELOAD') allocatorEnv[k] = v;
 
   const startTime = Date.now();
   const started = performance.now();

@@ -14,9 +14,9 @@ import type { MemoryStats, TrimResult } from '../types';
 import { ENV_CLAIMED, ENV_INTERVAL, ENV_SAMPLE_FILE, type WireMessage, type WireSample } from './protocol';
 
 interface Package {
-  detect: typeof import('../detect');
-  stats: typeof import('../stats');
-  trim: typeof import('../trim');
+  detect: typeof import('../api/detect');
+  stats: typeof import('../api/stats');
+  trim: typeof import('../api/trim');
   procstatus: typeof import('./procstatus');
 }
 
@@ -24,9 +24,9 @@ interface Package {
 function loadPackage(): Package {
   /* eslint-disable @typescript-eslint/no-require-imports */
   return {
-    detect: require('../detect') as Package['detect'],
-    stats: require('../stats') as Package['stats'],
-    trim: require('../trim') as Package['trim'],
+    detect: require('../api/detect') as Package['detect'],
+    stats: require('../api/stats') as Package['stats'],
+    trim: require('../api/trim') as Package['trim'],
     procstatus: require('./procstatus') as Package['procstatus'],
   };
   /* eslint-enable @typescript-eslint/no-require-imports */

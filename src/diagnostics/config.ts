@@ -1,11 +1,11 @@
 // Handler options, validated once, and the allocator configuration the endpoint reports.
-import { backendFor } from '../backends';
+import { allocatorEnv, backendFor } from '../allocators/registry';
 import type { DoctorHandlerOptions } from '../doctor/endpoint';
-import { detectAllocator } from '../detect';
+import { detectAllocator } from '../api/detect';
 import { isIP } from 'node:net';
-import { typeError, withCode } from '../errors';
+import { typeError, withCode } from '../core/errors';
 import type { AllocatorInfo, RawValue } from '../types';
-import { optionsObject } from '../validate';
+import { optionsObject } from '../core/validate';
 import { metricsPrefix, minInterval } from './prometheus';
 
 export interface DiagnosticHandlerOptions {
@@ -156,25 +156,6 @@ export function handlerConfig(options: unknown, name = 'options', extra: readonl
   };
 }
 
-// Environment variables that change how the allocators behave. Only these are reported:
-// the endpoint never shows the rest of the environment.
-const ENV_NAMES = [
-  'LD_PRELOAD',
-  'MALLOC_ARENA_MAX',
-  'MALLOC_ARENA_TEST',
-  'MALLOC_TRIM_THRESHOLD_',
-  'MALLOC_TOP_PAD_',
-  'MALLOC_MMAP_THRESHOLD_',
-  'MALLOC_MMAP_MAX_',
-  'MALLOC_PERTURB_',
-  'MALLOC_CHECK_',
-  'GLIBC_TUNABLES',
-  'MALLOC_CONF',
-  '_RJEM_MALLOC_CONF',
-  'JE_MALLOC_CONF',
-];
-const ENV_PREFIXES = ['TCMALLOC_', 'MIMALLOC_'];
-
 export interface AllocatorConfiguration {
   /** Allocator-related environment variables (null when unset). */
   env: Record<string, string | null>;
@@ -185,11 +166,8 @@ export interface AllocatorConfiguration {
 }
 
 export function allocatorConfiguration(info: AllocatorInfo): AllocatorConfiguration {
-  const env: Record<string, string | null> = {};
-  for (const n of ENV_NAMES) env[n] = process.env[n] ?? null;
-  for (const [k, v] of Object.entries(process.env)) {
-    if (ENV_PREFIXES.some((p) => k.startsWith(p)) && v !== undefined) env[k] = v;
-  }
+  // Only the allocators' variables (the registry's): the endpoint never shows the rest of the environment.
+  const env = allocatorEnv(process.env);
   let settings: Record<string, RawValue> | null = null;
   let error: string | null = null;
   const backend = backendFor(info.name);

@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DOCTOR_HANDLER_OPTIONS, DoctorRoutes } from '../doctor/endpoint';
-import { trim } from '../trim';
+import { trim } from '../api/trim';
 import type { TrimResult } from '../types';
 import { allocatorConfiguration, allocatorInfo, handlerConfig, hostAllowed, type DiagnosticHandlerOptions, type HandlerConfig } from './config';
 import { dashboardPage } from './dashboard';

@@ -1,8 +1,8 @@
 // OpenTelemetry: observable instruments on a Meter from @opentelemetry/api (an optional peer
 // dependency: only the Meter the caller passes is used, nothing is imported). One batch
 // callback samples once per collection and feeds every instrument.
-import { typeError } from '../errors';
-import { optionsObject } from '../validate';
+import { typeError } from '../core/errors';
+import { optionsObject } from '../core/validate';
 import { METRICS } from './metrics';
 import { minInterval } from './prometheus';
 import { snapshot } from './snapshot';

@@ -1,7 +1,7 @@
 // Prometheus: the text exposition format 0.0.4 for the endpoint, and gauges/counters for a
 // prom-client registry (an optional peer dependency, loaded only when asked for).
-import { withCode, typeError } from '../errors';
-import { optionalInteger, optionsObject } from '../validate';
+import { withCode, typeError } from '../core/errors';
+import { optionalInteger, optionsObject } from '../core/validate';
 import { METRICS, type Labels } from './metrics';
 import { snapshot, type DiagnosticSnapshot } from './snapshot';
 

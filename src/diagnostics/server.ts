@@ -2,8 +2,8 @@
 // It does not keep the process alive (server and its connections are unref()'d) unless asked.
 import * as http from 'node:http';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
-import { typeError } from '../errors';
-import { optionalBoolean, optionalInteger } from '../validate';
+import { typeError } from '../core/errors';
+import { optionalBoolean, optionalInteger } from '../core/validate';
 import { DOCTOR_HANDLER_OPTIONS } from '../doctor/endpoint';
 import { handlerConfig, type DiagnosticHandlerOptions } from './config';
 import { diagnosticEndpoint, type DiagnosticHandler } from './handler';

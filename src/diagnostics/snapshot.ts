@@ -3,8 +3,8 @@
 import { autoTrimTotals, type AutoTrimTotals } from '../autotrim';
 import { currentDiagnosis } from '../doctor/endpoint';
 import type { Diagnosis } from '../doctor/types';
-import { allocatorStats } from '../stats';
-import { trimEvents, trimTotals, type TrimTotals } from '../trim';
+import { allocatorStats } from '../api/stats';
+import { trimEvents, trimTotals, type TrimTotals } from '../api/trim';
 import type { MemoryStats } from '../types';
 
 export interface DiagnosticSnapshot {

@@ -1,6 +1,6 @@
 // diagnose(): which part of RSS grows, and why, from samples over time.
-import { typeError } from '../errors';
-import { optionalInteger, optionalNumber, optionsObject } from '../validate';
+import { typeError } from '../core/errors';
+import { optionalInteger, optionalNumber, optionsObject } from '../core/validate';
 import { split } from './parts';
 import {
   allocatorRetention,

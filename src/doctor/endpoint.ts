@@ -1,7 +1,7 @@
 // The doctor behind the diagnostic endpoint: the handler keeps a monitor (opt-out with
 // monitor: false) and serves GET …/doctor (the diagnosis, parts of RSS over the window
 // included) and GET …/doctor/history (the raw samples and the monitor's own cost).
-import { typeError } from '../errors';
+import { typeError } from '../core/errors';
 import { checkThresholds, diagnose } from './diagnose';
 import { checkMonitorOptions, createMonitor, createMonitorAt, runningMonitor } from './monitor';
 import type { DiagnoseThresholds, Diagnosis, Monitor, MonitorOptions } from './types';

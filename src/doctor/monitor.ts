@@ -4,20 +4,20 @@
 // Samples run on the libuv threadpool (allocatorStats()); timers are unref()ed.
 import { performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
 import { autoTrimTotals } from '../autotrim';
-import { allocatorIdentity } from '../detect';
-import { typeError, withCode } from '../errors';
-import { allocatorStats } from '../stats';
-import { trimEvents } from '../trim';
+import { allocatorIdentity } from '../allocators/identity';
+import { DOCTOR_ENV_NAMES } from '../allocators/registry';
+import { typeError, withCode } from '../core/errors';
+import { allocatorStats } from '../api/stats';
+import { trimEvents } from '../api/trim';
 import type { MemoryStats, TrimResult } from '../types';
-import { MAX_DELAY_MS, nextDelayMs, withinBudget } from '../budget';
-import { optionalBoolean, optionalInteger, optionalNumber, optionsObject } from '../validate';
+import { MAX_DELAY_MS, scheduleNext, withinBudget } from '../core/budget';
+import { optionalBoolean, optionalInteger, optionalNumber, optionsObject } from '../core/validate';
 import { cgroupMemory } from './cgroup';
 import type { DiagnoseContext, Monitor, MonitorOptions, MonitorSample, MonitorTotals } from './types';
 
 // A sample cheaper than this is not worth the timer: intervals below it are refused.
 const MIN_INTERVAL_MS = 50;
 const OPTIONS = ['intervalMs', 'windowMs', 'budget', 'releasable', 'signal'] as const;
-const ENV_NAMES = ['LD_PRELOAD', 'MALLOC_ARENA_MAX', 'MALLOC_CONF', 'TCMALLOC_RELEASE_RATE', 'MIMALLOC_PURGE_DELAY', 'MIMALLOC_DECOMMIT_DELAY'] as const;
 
 interface Config {
   intervalMs: number;
@@ -49,7 +49,7 @@ function configure(options: unknown, name: string): Config {
 
 function envContext(): NonNullable<DiagnoseContext['env']> {
   const env: NonNullable<DiagnoseContext['env']> = {};
-  for (const name of ENV_NAMES) {
+  for (const name of DOCTOR_ENV_NAMES) {
     const v = process.env[name];
     if (v !== undefined) env[name] = v;
   }
@@ -194,10 +194,9 @@ class MemoryMonitor implements Monitor {
 
   #schedule(): void {
     if (!this.#running) return;
-    clearTimeout(this.#timer);
-    this.#delay = nextDelayMs(this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.budget);
-    this.#timer = setTimeout(() => void this.#tick(), this.#delay);
-    this.#timer.unref();
+    const next = scheduleNext(this.#timer, this.#config.intervalMs, this.#totals.lastSampleMs, this.#config.budget, () => void this.#tick());
+    this.#timer = next.timer;
+    this.#delay = next.delayMs;
   }
 
   #take(): Promise<MonitorSample | null> {

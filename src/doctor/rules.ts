@@ -1,5 +1,7 @@
 // The doctor's rules: pure functions from an analysed window (trends of each part of RSS) and
 // the process's context to findings. No clock, no I/O: tested directly.
+import { allocatorOfLibrary, allocatorRow } from '../allocators/registry';
+import { envHas } from '../allocators/types';
 import type { AllocatorName } from '../types';
 import { inUse, nativeInUse } from './parts';
 import { BUSY_ELU, FOLLOW_MIN_CORRELATION, JEMALLOC_DECAY_MS, NODE_BASELINE_ARENAS, type Thresholds } from './thresholds';
@@ -121,61 +123,74 @@ function projection(a: Analysis, slope: number, t: Thresholds): { severity: Seve
   return { severity, text: ` At this rate the container reaches its memory limit (${mib(a.cgroup.limit)}) in about ${duration(ms)}: then the kernel OOM-kills it.`, evidence };
 }
 
-function growthFinding(
-  id: string,
-  title: string,
-  what: string,
-  tr: Trend,
-  a: Analysis,
-  t: Thresholds,
-  advice: string[],
-): Finding {
+/** What a growing part of RSS is called, and what to do about it. */
+interface Growth {
+  id: string;
+  title: string;
+  what: string;
+  advice: string[];
+}
+
+const JS_HEAP_GROWTH: Growth = {
+  id: 'js-heap-growth',
+  title: 'The V8 heap grows: a JS leak, or a backlog of JS objects',
+  what: 'The V8 heap in use',
+  advice: [
+    "Take two heap snapshots minutes apart (require('node:v8').writeHeapSnapshot(), or start node with --heapsnapshot-signal=SIGUSR2 and send kill -USR2 <pid>), open both in Chrome DevTools → Memory and use the Comparison view: the constructors whose count keeps rising are what is kept.",
+    'Look for collections that only grow: caches without eviction, listeners added per request, maps keyed by ids that never expire, promises that never settle.',
+    'If a tracked queue depth grows with it, the objects are work waiting, not a leak: see whether the consumer keeps up.',
+  ],
+};
+
+const ARRAY_BUFFER_GROWTH: Growth = {
+  id: 'arraybuffer-growth',
+  title: 'ArrayBuffers and Buffers held from JS grow',
+  what: 'Memory of ArrayBuffers/Buffers',
+  advice: [
+    'Something in JS keeps Buffers or typed arrays: a heap snapshot (Comparison view, filter ArrayBuffer / Buffer / Uint8Array) shows who retains them.',
+    'A small slice of a large Buffer (buf.subarray(), Buffer pools) keeps the whole parent alive: copy what you keep (Buffer.from(slice)).',
+    'Streams with a consumer slower than the producer buffer chunks: check writableLength / readableLength and backpressure (write() returning false).',
+  ],
+};
+
+const NATIVE_GROWTH: Growth = {
+  id: 'native-growth',
+  title: 'Memory malloc()ed outside V8 grows while the JS heap and ArrayBuffers are flat',
+  what: 'Malloc in use outside the V8 heap and ArrayBuffers',
+  advice: [
+    'A native addon (or a library it wraps) allocates and does not free: a heap snapshot will show nothing. Record native allocations with heaptrack (heaptrack node app.js), valgrind --leak-check=full, or a jemalloc built with profiling (MALLOC_CONF=prof:true,prof_leak:true).',
+    'Data queued between threads (worker postMessage, a native thread pool, a producer faster than its consumer) looks the same while it builds up: track the queue depth with monitor.track(name, fn); a backlog follows it and drains when the work does.',
+    'Profilers and debuggers slow the consumer they observe and can cause the very backlog they report: confirm a finding on an unprofiled run.',
+  ],
+};
+
+/** The finding for a part of RSS that grows; null when `tr` does not. */
+function growthFinding(growth: Growth, tr: Trend | null, a: Analysis, t: Thresholds): Finding | null {
+  if (!tr || !growing(tr, t)) return null;
   const p = projection(a, tr.slope, t);
   return {
-    id,
+    id: growth.id,
     severity: p.severity,
-    title,
+    title: growth.title,
     summary:
-      `${what} rose from ${mib(tr.start)} to ${mib(tr.end)} over ${duration(tr.spanMs)} ` +
+      `${growth.what} rose from ${mib(tr.start)} to ${mib(tr.end)} over ${duration(tr.spanMs)} ` +
       `(about ${mib(tr.slope * HOUR_MS)} per hour, judged on the minima between collections; Mann–Kendall p = ${tr.pRising.toPrecision(2)}).${p.text}`,
     evidence: { ...trendEvidence(tr), ...p.evidence },
-    advice,
+    advice: [...growth.advice],
   };
 }
 
 export function jsHeapGrowth(a: Analysis, t: Thresholds): Finding | null {
-  if (!growing(a.heap, t)) return null;
-  return growthFinding('js-heap-growth', 'The V8 heap grows: a JS leak, or a backlog of JS objects', 'The V8 heap in use', a.heap!, a, t, [
-    "Take two heap snapshots minutes apart (require('node:v8').writeHeapSnapshot(), or start node with --heapsnapshot-signal=SIGUSR2 and send kill -USR2 <pid>), open both in Chrome DevTools → Memory and use the Comparison view: the constructors whose count keeps rising are what is kept.",
-    'Look for collections that only grow: caches without eviction, listeners added per request, maps keyed by ids that never expire, promises that never settle.',
-    'If a tracked queue depth grows with it, the objects are work waiting, not a leak: see whether the consumer keeps up.',
-  ]);
+  return growthFinding(JS_HEAP_GROWTH, a.heap, a, t);
 }
 
 export function arrayBufferGrowth(a: Analysis, t: Thresholds): Finding | null {
-  if (!growing(a.arrayBuffers, t)) return null;
-  return growthFinding('arraybuffer-growth', 'ArrayBuffers and Buffers held from JS grow', 'Memory of ArrayBuffers/Buffers', a.arrayBuffers!, a, t, [
-    'Something in JS keeps Buffers or typed arrays: a heap snapshot (Comparison view, filter ArrayBuffer / Buffer / Uint8Array) shows who retains them.',
-    'A small slice of a large Buffer (buf.subarray(), Buffer pools) keeps the whole parent alive: copy what you keep (Buffer.from(slice)).',
-    'Streams with a consumer slower than the producer buffer chunks: check writableLength / readableLength and backpressure (write() returning false).',
-  ]);
+  return growthFinding(ARRAY_BUFFER_GROWTH, a.arrayBuffers, a, t);
 }
 
 export function nativeGrowth(a: Analysis, t: Thresholds): Finding | null {
-  if (!growing(a.native, t) || growing(a.heap, t) || growing(a.arrayBuffers, t)) return null;
-  return growthFinding(
-    'native-growth',
-    'Memory malloc()ed outside V8 grows while the JS heap and ArrayBuffers are flat',
-    'Malloc in use outside the V8 heap and ArrayBuffers',
-    a.native!,
-    a,
-    t,
-    [
-      'A native addon (or a library it wraps) allocates and does not free: a heap snapshot will show nothing. Record native allocations with heaptrack (heaptrack node app.js), valgrind --leak-check=full, or a jemalloc built with profiling (MALLOC_CONF=prof:true,prof_leak:true).',
-      'Data queued between threads (worker postMessage, a native thread pool, a producer faster than its consumer) looks the same while it builds up: track the queue depth with monitor.track(name, fn); a backlog follows it and drains when the work does.',
-      'Profilers and debuggers slow the consumer they observe and can cause the very backlog they report: confirm a finding on an unprofiled run.',
-    ],
-  );
+  if (growing(a.heap, t) || growing(a.arrayBuffers, t)) return null;
+  return growthFinding(NATIVE_GROWTH, a.native, a, t);
 }
 
 function eluOver(samples: readonly MonitorSample[], from: number, to: number): number | null {
@@ -264,64 +279,24 @@ export function backlog(a: Analysis, t: Thresholds, growthFound: boolean): Findi
   };
 }
 
-function envHas(value: string | undefined, pattern: RegExp): boolean {
-  return typeof value === 'string' && pattern.test(value);
-}
-
 export function retentionAdvice(name: AllocatorName, context: DiagnoseContext, releasable: number | null, heldBack: number): string[] {
-  const env = context.env ?? {};
-  const advice: string[] = [];
   const trimAdvice =
     context.autoTrim === true
       ? null
       : `Give it back: call trim() after a burst, or startAutoTrim() to trim when worth it${releasable !== null ? ` (a trim would return about ${mib(releasable)} now)` : ''}.`;
-  const jemallocBg = envHas(env.MALLOC_CONF, /background_thread:true/) || context.backgroundThread === true;
-  const fragmented = releasable !== null && heldBack - releasable > heldBack / 2;
-  switch (name) {
-    case 'glibc':
-      if (trimAdvice && !(releasable !== null && releasable < heldBack / 10)) advice.push(trimAdvice);
-      if (env.MALLOC_ARENA_MAX === undefined && context.threads !== 1) {
-        advice.push(
-          'If several threads allocate (worker_threads, the libuv pool, addons), each gets its own arena that keeps its freed pages: MALLOC_ARENA_MAX=2 shares fewer arenas (measured here on six churning workers: 581 → 487 MiB).',
-        );
-      }
-      advice.push(
-        'Preload jemalloc with background threads (LD_PRELOAD=libjemalloc.so.2 MALLOC_CONF=background_thread:true): on the same churn it ended at 82 MiB where glibc kept 581 MiB (measured here).',
-      );
-      if (fragmented) advice.push('Most of what is held back is fragmentation (free space inside pages still partly used): no trim returns it; an allocator that packs by size class (jemalloc) does better.');
-      break;
-    case 'jemalloc':
-      if (!jemallocBg) {
-        advice.push(
-          'Enable jemalloc background threads (MALLOC_CONF=background_thread:true): without them an idle thread never decays its dirty pages (measured here: 735 MiB kept vs 82 MiB with background threads on the same churn).',
-        );
-      }
-      if (trimAdvice) advice.push(`${trimAdvice} On jemalloc a trim purges every arena (arena.4096.purge).`);
-      if (!envHas(env.MALLOC_CONF, /dirty_decay_ms/)) advice.push('A shorter decay returns pages sooner: add dirty_decay_ms:1000,muzzy_decay_ms:0 to MALLOC_CONF (the default decay is 10 s).');
-      break;
-    case 'tcmalloc': {
-      const rate = Number(env.TCMALLOC_RELEASE_RATE);
-      if (!(rate >= 10)) {
-        advice.push(`Raise tcmalloc's release rate: TCMALLOC_RELEASE_RATE=10 (now ${env.TCMALLOC_RELEASE_RATE ?? 'unset: 1'}) returns free pages to the OS faster.`);
-      }
-      if (trimAdvice) advice.push(`${trimAdvice} On tcmalloc a trim calls MallocExtension_ReleaseFreeMemory.`);
-      break;
-    }
-    case 'mimalloc': {
-      // mimalloc before 2.1 reads the delay as MIMALLOC_DECOMMIT_DELAY; 2.1 renamed it MIMALLOC_PURGE_DELAY.
-      const version = context.allocator?.version ?? null;
-      const delay = version !== null && /^(1\.|2\.0\.)/.test(version) ? 'MIMALLOC_DECOMMIT_DELAY' : 'MIMALLOC_PURGE_DELAY';
-      if (env[delay] !== '0') {
-        advice.push(`Purge freed pages sooner: ${delay}=0 (now ${env[delay] ?? 'unset, the default delay'}).`);
-      }
-      advice.push("mimalloc's heaps belong to threads: memory freed by idle worker threads stays with them until they allocate, collect or exit; end idle workers of a pool.");
-      if (trimAdvice) advice.push(trimAdvice);
-      break;
-    }
-    default:
-      break;
-  }
-  return advice;
+  // What to advise depends on the allocator: its registry row says.
+  return (
+    allocatorRow(name)?.retentionAdvice?.({
+      env: context.env ?? {},
+      threads: context.threads,
+      backgroundThread: context.backgroundThread,
+      version: context.allocator?.version ?? null,
+      trimAdvice,
+      releasable,
+      heldBack,
+      fragmented: releasable !== null && heldBack - releasable > heldBack / 2,
+    }) ?? []
+  );
 }
 
 export function allocatorRetention(a: Analysis, t: Thresholds, context: DiagnoseContext): Finding | null {
@@ -398,18 +373,13 @@ export function unaccountedGrowth(a: Analysis, t: Thresholds, explained: boolean
   };
 }
 
-const PRELOAD_LIBRARY: Array<[RegExp, AllocatorName]> = [
-  [/jemalloc/i, 'jemalloc'],
-  [/tcmalloc/i, 'tcmalloc'],
-  [/mimalloc/i, 'mimalloc'],
-];
 
 export function preloadNotEffective(context: DiagnoseContext, sampled: AllocatorName | null): Finding | null {
   const preload = context.env?.LD_PRELOAD;
   const serving = context.allocator?.name ?? sampled;
   if (!preload || !serving || serving === 'unknown') return null;
   for (const entry of preload.split(/[\s:]+/).filter(Boolean)) {
-    const wanted = PRELOAD_LIBRARY.find(([re]) => re.test(entry.split('/').pop() ?? entry))?.[1];
+    const wanted = allocatorOfLibrary(entry);
     if (wanted && wanted !== serving) {
       return {
         id: 'preload-not-effective',

@@ -1,6 +1,7 @@
 // The doctor's public types: what a monitor records, what diagnose() reads and what it returns.
 // The sample is flat and every number may be null, so samples taken from outside a process
 // (RSS only) are diagnosable too, for what their numbers allow.
+import type { DoctorEnvName } from '../allocators/registry';
 import type { AllocatorName } from '../types';
 
 /** One point in time, flat. Every number may be null (unknown / not observable from outside). */
@@ -36,15 +37,12 @@ export interface MonitorSample {
 /** Facts about the process, not the samples. */
 export interface DiagnoseContext {
   allocator?: { name: AllocatorName; version: string | null };
-  env?: {
-    LD_PRELOAD?: string;
-    MALLOC_ARENA_MAX?: string;
-    MALLOC_CONF?: string;
-    TCMALLOC_RELEASE_RATE?: string;
-    MIMALLOC_PURGE_DELAY?: string;
-    /** mimalloc 2.0's name for the purge delay (2.1 renamed it MIMALLOC_PURGE_DELAY). */
-    MIMALLOC_DECOMMIT_DELAY?: string;
-  };
+  /**
+   * The variables the doctor reads (the registry rows' env.doctor): LD_PRELOAD, MALLOC_ARENA_MAX,
+   * MALLOC_CONF, TCMALLOC_RELEASE_RATE, MIMALLOC_PURGE_DELAY and MIMALLOC_DECOMMIT_DELAY
+   * (mimalloc 2.0's name for the purge delay).
+   */
+  env?: { [K in DoctorEnvName]?: string };
   /** JS/worker threads if known. */
   threads?: number | null;
   /** jemalloc background_thread in effect, if known. */

@@ -1,13 +1,13 @@
 // allocatorStats(): one sample of the allocator, the process and V8, in the unified shape.
 // The module's own binding: the global `performance` is an accessor, looked up on every sample.
 import { performance } from 'node:perf_hooks';
-import { backendFor } from './backends';
-import type { BackendSample, SampleRequest } from './backends/types';
-import { clampToProcess } from './clamp';
-import { allocatorIdentity } from './detect';
-import { optionalBoolean, optionsObject } from './validate';
-import type { MemoryStats, StatsOptions } from './types';
-import { ARRAY_BUFFERS_MAX_AGE_MS, v8Memory } from './v8memory';
+import { allocatorIdentity } from '../allocators/identity';
+import { backendFor } from '../allocators/registry';
+import type { BackendSample, SampleRequest } from '../allocators/types';
+import { clampToProcess } from '../core/clamp';
+import { optionalBoolean, optionsObject } from '../core/validate';
+import { ARRAY_BUFFERS_MAX_AGE_MS, v8Memory } from '../core/v8memory';
+import type { MemoryStats, StatsOptions } from '../types';
 
 const OPTIONS = ['releasable'] as const;
 

@@ -47,3 +47,9 @@ export function optionalFunction<F extends Function>(value: unknown, name: strin
   if (typeof value !== 'function') throw typeError('a function', name, value);
   return value as F;
 }
+
+/** A name the addon hands to C as a string: non-empty, and no NUL (C would stop reading there). */
+export function cName(value: unknown, what: string, name: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) throw typeError(what, name, value);
+  return value;
+}

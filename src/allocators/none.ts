@@ -1,16 +1,15 @@
 // For allocators with nothing to read or trim (musl's mallocng has no statistics API and
 // unmaps eagerly; an unknown allocator tells us nothing): every number is null, with a reason.
-import { binding } from '../binding';
-import type { AllocatorName } from '../types';
+import { addon } from '../core/binding';
 import type { Backend, BackendSample, BackendTrim } from './types';
 
-export function noneBackend(name: AllocatorName, reason: string): Backend {
+export function noneBackend(name: string, reason: string): Backend {
   const sampleSync = (): BackendSample => ({
     numbers: { allocated: null, resident: null, heldBack: null, releasable: null, mapped: null, raw: {}, notes: [reason] },
-    process: binding.processMemory(),
+    process: addon().processMemory(),
   });
   const trimSync = (): BackendTrim => {
-    const rss = binding.processMemory().rss;
+    const rss = addon().processMemory().rss;
     return {
       supported: false,
       rssBefore: rss,

@@ -14,3 +14,21 @@ export function nextDelayMs(intervalMs: number, lastCostMs: number | null, budge
 export function withinBudget(sinceLastMs: number, lastCostMs: number | null, budget: number): boolean {
   return sinceLastMs >= (lastCostMs ?? 0) / budget;
 }
+
+/**
+ * The next periodic sample, `nextDelayMs()` away, on an unref()ed timer that replaces `previous`:
+ * nothing this library starts keeps a process alive.
+ */
+export function scheduleNext(
+  previous: NodeJS.Timeout | undefined,
+  intervalMs: number,
+  lastCostMs: number | null,
+  budget: number,
+  run: () => void,
+): { timer: NodeJS.Timeout; delayMs: number } {
+  clearTimeout(previous);
+  const delayMs = nextDelayMs(intervalMs, lastCostMs, budget);
+  const timer = setTimeout(run, delayMs);
+  timer.unref();
+  return { timer, delayMs };
+}

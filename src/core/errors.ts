@@ -57,3 +57,15 @@ export function keepCallerStack<T>(promise: Promise<T>, caller: Function): Promi
     throw error;
   });
 }
+
+/**
+ * `start()` as a promise: what it throws before any work begins (a bad argument, the wrong
+ * allocator) becomes a rejection, as every asynchronous function of the API reports errors.
+ */
+export function rejecting<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return start();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

@@ -1,18 +1,10 @@
-// Which allocator serves malloc, decided once per process by the native layer (from the
-// allocators' own symbols plus a check that malloc really goes to them), and what
-// LD_PRELOAD asked for.
+// Which allocator serves malloc (allocators/identity.ts: decided once by the native layer), and
+// what LD_PRELOAD asked for.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ALLOCATOR_NAMES, allocatorFacts, allocatorOfLibrary } from './allocators';
-import { binding } from './binding';
-import { unsupported } from './errors';
-import type { AllocatorInfo, AllocatorName, PreloadEntry } from './types';
-
-export { mimallocVersionText } from './allocators';
-
-function asName(name: string): AllocatorName {
-  return (ALLOCATOR_NAMES as readonly string[]).includes(name) ? (name as AllocatorName) : 'unknown';
-}
+import { allocatorIdentity, asName, nativeDetection } from '../allocators/identity';
+import { allocatorFacts, allocatorOfLibrary, PRELOAD_VARIABLE } from '../allocators/registry';
+import type { AllocatorInfo, PreloadEntry } from '../types';
 
 /** The mapped files of this process, or null when /proc/self/maps cannot be read. */
 function mappedLibraries(): Set<string> | null {
@@ -58,12 +50,6 @@ function preloadEntries(value: string | undefined, mapped: Set<string> | null): 
     });
 }
 
-// Allocators that report numbers instead of a version string say how to write them (src/allocators.ts).
-function versionOf(native: { name: string; version: string | null; versionNumbers: number[]; versionSuffix: string | null }): string | null {
-  if (native.version !== null) return native.version;
-  return allocatorFacts(native.name)?.version?.(native.versionNumbers, native.versionSuffix) ?? null;
-}
-
 let cached: AllocatorInfo | undefined;
 
 /** Which allocator serves malloc() in this process. Decided once; later calls return a copy. */
@@ -72,22 +58,11 @@ export function detectAllocator(): AllocatorInfo {
   return structuredClone(cached);
 }
 
-export function allocatorIdentity(): { name: AllocatorName; version: string | null } {
-  if (!cached) cached = buildInfo();
-  return { name: cached.name, version: cached.version };
-}
-
-/** Throws ERR_ALLOCATOR_UNSUPPORTED unless `expected` serves malloc: `what` needs `label`. */
-export function requireAllocator(expected: AllocatorName, what: string, label: string = expected): void {
-  const { name } = allocatorIdentity();
-  if (name !== expected) throw unsupported(`${what} needs ${label}, but ${name} serves malloc() in this process`);
-}
-
 function buildInfo(): AllocatorInfo {
-  const native = binding.detect();
-  const name = asName(native.name);
+  const native = nativeDetection();
+  const { name, version } = allocatorIdentity();
   const notes: string[] = [];
-  const value = process.env.LD_PRELOAD ?? null;
+  const value = process.env[PRELOAD_VARIABLE] ?? null;
   const mapped = mappedLibraries();
   const entries = preloadEntries(value ?? undefined, mapped);
 
@@ -119,7 +94,7 @@ function buildInfo(): AllocatorInfo {
   if (name === 'unknown') notes.push(native.method);
   return {
     name,
-    version: versionOf(native),
+    version,
     method: native.method,
     library: native.library,
     inactive: native.inactive.map((i) => ({ name: asName(i.name), library: i.library })),

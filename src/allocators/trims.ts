@@ -1,11 +1,15 @@
-// trim(): give held-back memory back to the OS and report what the OS got back.
+// Every trim, whoever asks for it (trim(), glibc.trim(), jemalloc.decay(), auto-trim, the
+// endpoint), takes this one path: queued behind the trim before it, measured into a TrimResult,
+// counted in trimTotals() and emitted as an event. The public trim() and the namespaces' own
+// trims both stand on it.
 import { EventEmitter } from 'node:events';
-import { backendFor } from './backends';
-import type { BackendTrim, TrimRequest } from './backends/types';
-import { heldBackWithinRss } from './clamp';
-import { allocatorIdentity } from './detect';
-import { optionalInteger, optionsObject } from './validate';
-import type { TrimOptions, TrimResult } from './types';
+import { heldBackWithinRss } from '../core/clamp';
+import { optionalInteger, optionsObject } from '../core/validate';
+import type { TrimOptions, TrimResult } from '../types';
+import { rejecting } from '../core/errors';
+import { allocatorIdentity } from './identity';
+import { backendFor } from './registry';
+import type { BackendTrim, TrimRequest } from './types';
 
 const OPTIONS = ['pad'] as const;
 
@@ -26,13 +30,14 @@ export function trimTotals(): TrimTotals {
   return { ...totals };
 }
 
-function request(options: unknown): TrimRequest {
+/** The trim options, checked. */
+export function trimRequest(options: unknown): TrimRequest {
   const o = optionsObject<TrimOptions>(options, 'options', OPTIONS);
   return { pad: optionalInteger(o.pad, 'options.pad', 0) };
 }
 
-function result(outcome: BackendTrim, time: number): TrimResult {
-  const notes = [...outcome.notes];
+function result(outcome: BackendTrim, time: number, allocator: TrimResult['allocator']): TrimResult {
+  const notes = outcome.notes;
   let releasedBytes: number | null = null;
   if (outcome.rssBefore !== null && outcome.rssAfter !== null) {
     releasedBytes = outcome.rssBefore - outcome.rssAfter;
@@ -43,7 +48,7 @@ function result(outcome: BackendTrim, time: number): TrimResult {
   }
   const r: TrimResult = {
     time,
-    allocator: allocatorIdentity(),
+    allocator,
     supported: outcome.supported,
     rssBefore: outcome.rssBefore,
     rssAfter: outcome.rssAfter,
@@ -66,34 +71,33 @@ function result(outcome: BackendTrim, time: number): TrimResult {
 // trims across worker threads).
 let queue: Promise<unknown> = Promise.resolve();
 
-/**
- * Internal: the one path every asynchronous release takes (trim(), jemalloc.decay(), ...):
- * queued behind the trim before it, measured, counted in trimTotals() and emitted as an event.
- */
-export function queueTrim(release: () => Promise<BackendTrim>): Promise<TrimResult> {
+/** Trims under the serving allocator: queued, measured, counted and emitted. */
+export function queueTrim(request: TrimRequest): Promise<TrimResult> {
   const run = queue.then(async () => {
     const time = Date.now();
-    return result(await release(), time);
+    const allocator = allocatorIdentity();
+    return result(await backendFor(allocator.name).trim(request), time, allocator);
   });
   queue = run.catch(() => undefined);
   return run;
 }
 
-/** Trims on the libuv threadpool. Trims requested while one runs wait their turn. */
-export function trim(options?: TrimOptions): Promise<TrimResult> {
-  let req: TrimRequest;
-  try {
-    req = request(options);
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  const backend = backendFor(allocatorIdentity().name);
-  return queueTrim(() => backend.trim(req));
+/** The same on the JS thread: blocks it for as long as the allocator's trim takes. */
+export function trimNowSync(request: TrimRequest): TrimResult {
+  const time = Date.now();
+  const allocator = allocatorIdentity();
+  return result(backendFor(allocator.name).trimSync(request), time, allocator);
 }
 
-/** Trims on the JS thread: blocks it for as long as the allocator's trim takes. */
-export function trimSync(options?: TrimOptions): TrimResult {
-  const req = request(options);
-  const time = Date.now();
-  return result(backendFor(allocatorIdentity().name).trimSync(req), time);
+const DEFAULT_REQUEST: TrimRequest = Object.freeze({ pad: 0 });
+
+/**
+ * A namespace's own trim (glibc.trim(), jemalloc.purge(), ...): rejects with what `check` throws
+ * (its allocator does not serve malloc) or what building the request throws.
+ */
+export function trimUnder(check: () => void, request: () => TrimRequest = () => DEFAULT_REQUEST): Promise<TrimResult> {
+  return rejecting(() => {
+    check();
+    return queueTrim(request());
+  });
 }

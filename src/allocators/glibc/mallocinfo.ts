@@ -37,31 +37,41 @@ export interface MallocInfo {
   };
 }
 
-import { binding } from './binding';
+import { addon } from '../../core/binding';
 
 // Row layout of the native malloc_info() reader, by the names native/glibc.cc exports:
 // kind, arena (-1: process totals), a, b, c, d; a row's kind is an index into its kinds.
-const ROW = binding.glibcWire.mallocInfoRow;
-const KINDS = binding.glibcWire.mallocInfoRowKinds;
-const column = (name: string): number => {
-  const i = ROW.indexOf(name);
-  if (i < 0) throw new Error(`the native malloc_info row has no field ${name}: the addon and lib/ are from different builds`);
-  return i;
-};
-const kind = (name: string): number => {
-  const i = KINDS.indexOf(name);
-  if (i < 0) throw new Error(`the native malloc_info rows have no kind ${name}: the addon and lib/ are from different builds`);
-  return i;
-};
-export const MALLOC_INFO_ROW = ROW.length;
-const [KIND, ARENA, A, B, C, D] = ['kind', 'arena', 'a', 'b', 'c', 'd'].map(column);
-const BUCKET = kind('bucket');
-const UNSORTED = kind('unsorted');
-const TOTAL_FAST = kind('totalFast');
-const TOTAL_REST = kind('totalRest');
-const TOTAL_MMAP = kind('totalMmap');
-const SYSTEM_CURRENT = kind('systemCurrent');
-const SYSTEM_MAX = kind('systemMax');
+// Read from the addon on the first decode.
+function rowLayout() {
+  const { mallocInfoRow: row, mallocInfoRowKinds: kinds } = addon().glibcWire;
+  const column = (name: string): number => {
+    const i = row.indexOf(name);
+    if (i < 0) throw new Error(`the native malloc_info row has no field ${name}: the addon and lib/ are from different builds`);
+    return i;
+  };
+  const kind = (name: string): number => {
+    const i = kinds.indexOf(name);
+    if (i < 0) throw new Error(`the native malloc_info rows have no kind ${name}: the addon and lib/ are from different builds`);
+    return i;
+  };
+  return {
+    size: row.length,
+    KIND: column('kind'),
+    ARENA: column('arena'),
+    A: column('a'),
+    B: column('b'),
+    C: column('c'),
+    D: column('d'),
+    BUCKET: kind('bucket'),
+    UNSORTED: kind('unsorted'),
+    TOTAL_FAST: kind('totalFast'),
+    TOTAL_REST: kind('totalRest'),
+    TOTAL_MMAP: kind('totalMmap'),
+    SYSTEM_CURRENT: kind('systemCurrent'),
+    SYSTEM_MAX: kind('systemMax'),
+  };
+}
+let layout: ReturnType<typeof rowLayout> | undefined;
 
 function emptyArena(index: number): MallocInfoArena {
   return { index, fast: { count: 0, size: 0 }, rest: { count: 0, size: 0 }, top: 0, systemCurrent: 0, systemMax: 0, buckets: [] };
@@ -69,6 +79,7 @@ function emptyArena(index: number): MallocInfoArena {
 
 /** Builds per-arena objects from the rows the native layer extracted from malloc_info()'s XML. */
 export function mallocInfoFromRows(rows: Float64Array, offset = 0): MallocInfo {
+  const { size, KIND, ARENA, A, B, C, D, BUCKET, UNSORTED, TOTAL_FAST, TOTAL_REST, TOTAL_MMAP, SYSTEM_CURRENT, SYSTEM_MAX } = (layout ??= rowLayout());
   const arenas: MallocInfoArena[] = [];
   const byIndex = new Map<number, MallocInfoArena>();
   const totals: MallocInfo['totals'] = {
@@ -78,7 +89,7 @@ export function mallocInfoFromRows(rows: Float64Array, offset = 0): MallocInfo {
     systemCurrent: 0,
     systemMax: 0,
   };
-  for (let i = offset; i + MALLOC_INFO_ROW <= rows.length; i += MALLOC_INFO_ROW) {
+  for (let i = offset; i + size <= rows.length; i += size) {
     const kind = rows[i + KIND];
     const index = rows[i + ARENA];
     const a = rows[i + A];
