@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { withCode } from '../errors';
+import { withCode } from '../core/errors';
 
 // Next to this module both in src/ (the tests) and in lib/ (the build copies them there).
 const PAGE_DIR = path.join(__dirname, 'page');
