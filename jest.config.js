@@ -8,5 +8,5 @@ module.exports = {
   maxWorkers: 2,
   testTimeout: 120000,
   // Builds the prebuilds and fetches test tools before the tests when packaging tests run.
-  globalSetup: '<rootDir>/test/setup-packaging.ts',
+  globalSetup: '<rootDir>/test/packaging/setup.ts',
 };

@@ -1,8 +1,7 @@
-// Runs a scenario from test/fixtures/ in a fresh `node`, optionally under a preloaded allocator,
+// Runs a scenario (see fixture() in ./helpers) in a fresh `node`, optionally under a preloaded allocator,
 // and reports how it ended: for scenarios judged by their exit and output rather than by a
 // reported value (see runFixture in ./helpers for those).
-import path from 'node:path';
-import { ROOT, spawnNode, type NodeRun, type NodeRunOptions } from './helpers';
+import { fixture, spawnNode, type NodeRun, type NodeRunOptions } from './helpers';
 
 export type FixtureRun = NodeRun;
 
@@ -11,7 +10,7 @@ export function runFixture(
   args: readonly string[] = [],
   options: NodeRunOptions & { execArgv?: string[] } = {},
 ): Promise<FixtureRun> {
-  const script = path.join(ROOT, 'test', 'fixtures', file);
+  const script = fixture(file);
   return spawnNode([...(options.execArgv ?? []), script, ...args], { ...options, timeoutMs: options.timeoutMs ?? 60_000 });
 }
 

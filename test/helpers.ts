@@ -192,13 +192,25 @@ export function expectGlibcTrimAgrees(
   expect(after.heldBack).toBeLessThan(0.15 * before.heldBack);
 }
 
-/** Absolute path of a child scenario in test/fixtures. */
+let fixtureDirs: string[] | null = null;
+
+/**
+ * Absolute path of a child scenario: each layer keeps its own in `test/<layer>/fixtures/`
+ * (`test/allocators/<name>/fixtures/`), the ones several layers share in `test/fixtures/`.
+ * Names are unique across them.
+ */
 export function fixture(name: string): string {
-  return path.join(ROOT, 'test', 'fixtures', name);
+  fixtureDirs ??= fs
+    .readdirSync(path.join(ROOT, 'test'), { recursive: true, encoding: 'utf8' })
+    .filter((p) => path.basename(p) === 'fixtures')
+    .map((p) => path.join(ROOT, 'test', p));
+  const found = fixtureDirs.map((d) => path.join(d, name)).find((p) => fs.existsSync(p));
+  if (!found) throw new Error(`no fixture ${name} in ${fixtureDirs.join(', ')}`);
+  return found;
 }
 
 /**
- * Runs the child scenario `test/fixtures/<name>` with `args` in a fresh `node` (under
+ * Runs the child scenario `<name>` (see fixture()) with `args` in a fresh `node` (under
  * `preload` when given) and returns the result it reported (see test/fixtures/common.js).
  */
 export function runFixture<T = unknown>(

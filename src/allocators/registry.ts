@@ -4,7 +4,7 @@
 // serves which allocator (backendFor), the CLI's library lookup, install hints, tuned candidates
 // and environment (cli/allocators.ts, cli/runner.ts), the doctor's environment and advice
 // (doctor/monitor.ts, doctor/rules.ts), the endpoint's configuration (diagnostics/config.ts),
-// the test helpers' library list, and test/allocators.test.ts, which checks each row against
+// the test helpers' library list, and test/allocators/registry.test.ts, which checks each row against
 // the addon and the public API.
 //
 // Every backend is imported here, statically, and built on its first use: importing the table
@@ -16,8 +16,8 @@
 //   src/allocators/<name>/       backend.ts (its numbers and backend), index.ts (its public
 //                                namespace), advice.ts when the doctor has advice for it
 //   src/allocators/registry.ts   a row here
-//   src/index.ts, wrapper.mjs    a line each: the namespace export (test/module.test.ts checks both)
-//   test/<name>.test.ts          its tests under the real library, preloaded
+//   src/index.ts, wrapper.mjs    a line each: the namespace export (test/packaging/module.test.ts checks both)
+//   test/allocators/<name>/      its tests under the real library, preloaded (<name>.test.ts)
 // plus, when it has extra native functions, their types in src/core/binding.ts.
 import { addon } from '../core/binding';
 import type { NativeRef } from '../core/wire';
@@ -45,7 +45,7 @@ export interface AllocatorEnv {
 }
 
 export interface AllocatorRow {
-  /** The name in AllocatorName, in the addon's backend table and in src/allocators/<name>/, test/<name>.test.ts. */
+  /** The name in AllocatorName, in the addon's backend table and in src/allocators/<name>/ and test/allocators/<name>/. */
   readonly name: string;
   /** Its entry in the addon's backend table; null when there is nothing to read or trim. */
   readonly native: NativeRef | null;
