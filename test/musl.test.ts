@@ -7,21 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, testIf } from './helpers';
+import { bindingTarget, ROOT, testIf } from './helpers';
 import { ZIG_PACKAGE, fromNpm } from './packaging';
 
 const run = promisify(execFile);
 const GLIBC_ONLY = ['mallinfo', 'mallinfo2', 'malloc_trim', 'malloc_info', 'mallopt', 'malloc_stats', 'malloc_usable_size'];
-
-/** binding.gyp's target, read as JSON once its comment lines are dropped. */
-function bindingTarget(): { sources: string[]; defines: string[]; cflags_cc: string[]; include_dirs: string[] } {
-  const text = fs
-    .readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8')
-    .split('\n')
-    .filter((line) => !/^\s*#/.test(line))
-    .join('\n');
-  return JSON.parse(text).targets[0];
-}
 
 describe('musl', () => {
   const zig = os.arch() === 'x64' ? fromNpm(ZIG_PACKAGE, 'zig') : null;

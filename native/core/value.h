@@ -21,44 +21,20 @@ struct Value {
   std::vector<std::pair<std::string, Value>> fields;  // Object, in insertion order
   std::vector<double> numbers;                        // Float64Array
 
-  static Value Null() { return Of(Kind::Null); }
-  static Value Bool(bool b) {
-    Value v = Of(Kind::Bool);
-    v.flag = b;
-    return v;
-  }
-  static Value Number(double d) {
-    Value v = Of(Kind::Number);
-    v.number = d;
-    return v;
-  }
-  static Value Int64(int64_t i) {
-    Value v = Of(Kind::Int64);
-    v.int64 = i;
-    return v;
-  }
-  static Value BigInt(uint64_t u) {
-    Value v = Of(Kind::Uint64);
-    v.uint64 = u;
-    return v;
-  }
-  static Value String(std::string s) {
-    Value v = Of(Kind::String);
-    v.text = std::move(s);
-    return v;
-  }
+  static Value Null() { return Of(Kind::Null, [](Value&) {}); }
+  static Value Bool(bool b) { return Of(Kind::Bool, [&](Value& v) { v.flag = b; }); }
+  static Value Number(double d) { return Of(Kind::Number, [&](Value& v) { v.number = d; }); }
+  static Value Int64(int64_t i) { return Of(Kind::Int64, [&](Value& v) { v.int64 = i; }); }
+  static Value BigInt(uint64_t u) { return Of(Kind::Uint64, [&](Value& v) { v.uint64 = u; }); }
+  static Value String(std::string s) { return Of(Kind::String, [&](Value& v) { v.text = std::move(s); }); }
   // A string, or null when there is none.
   static Value StringOrNull(const char* s) { return s != nullptr ? String(s) : Null(); }
   static Value Array(std::vector<Value> items = {}) {
-    Value v = Of(Kind::Array);
-    v.items = std::move(items);
-    return v;
+    return Of(Kind::Array, [&](Value& v) { v.items = std::move(items); });
   }
-  static Value Object() { return Of(Kind::Object); }
+  static Value Object() { return Of(Kind::Object, [](Value&) {}); }
   static Value Floats(std::vector<double> numbers) {
-    Value v = Of(Kind::Float64Array);
-    v.numbers = std::move(numbers);
-    return v;
+    return Of(Kind::Float64Array, [&](Value& v) { v.numbers = std::move(numbers); });
   }
   static Value Strings(const char* const* names, size_t count) {
     Value v = Array();
@@ -73,9 +49,11 @@ struct Value {
   bool is(Kind k) const { return kind == k; }
 
  private:
-  static Value Of(Kind k) {
+  template <typename Fill>
+  static Value Of(Kind k, Fill fill) {
     Value v;
     v.kind = k;
+    fill(v);
     return v;
   }
 };

@@ -356,6 +356,11 @@ Value Read(const ExtraCall& call) {
   return Value::Null();
 }
 
+template <typename T>
+int WriteAs(JemallocState& s, const std::string& name, T value) {
+  return Ctl(s, name, nullptr, nullptr, &value, sizeof value);
+}
+
 // The value's kind must be the type's; its range was checked in TypeScript (jemalloc.ts), and a
 // whole number converts to every integer type without undefined behaviour.
 Value Write(const ExtraCall& call) {
@@ -380,38 +385,20 @@ Value Write(const ExtraCall& call) {
   JemallocState& s = static_cast<JemallocState&>(*call.state);
   int rc = 0;
   switch (type) {
-    case CtlType::Bool: {
+    case CtlType::Bool:
       if (!v.is(Value::Kind::Bool)) throw wrong("a boolean");
-      bool b = v.flag;
-      rc = Ctl(s, name, nullptr, nullptr, &b, sizeof b);
+      rc = WriteAs(s, name, v.flag);
       break;
-    }
-    case CtlType::Unsigned: {
-      unsigned u = static_cast<unsigned>(integral());
-      rc = Ctl(s, name, nullptr, nullptr, &u, sizeof u);
+    case CtlType::Unsigned: rc = WriteAs(s, name, static_cast<unsigned>(integral())); break;
+    case CtlType::SizeT: rc = WriteAs(s, name, static_cast<size_t>(integral())); break;
+    case CtlType::SsizeT: rc = WriteAs(s, name, static_cast<ssize_t>(integral())); break;
+    case CtlType::Uint64:
+      rc = WriteAs(s, name, v.is(Value::Kind::Uint64) ? v.uint64 : static_cast<uint64_t>(integral()));
       break;
-    }
-    case CtlType::SizeT: {
-      size_t z = static_cast<size_t>(integral());
-      rc = Ctl(s, name, nullptr, nullptr, &z, sizeof z);
-      break;
-    }
-    case CtlType::SsizeT: {
-      ssize_t z = static_cast<ssize_t>(integral());
-      rc = Ctl(s, name, nullptr, nullptr, &z, sizeof z);
-      break;
-    }
-    case CtlType::Uint64: {
-      uint64_t u = v.is(Value::Kind::Uint64) ? v.uint64 : static_cast<uint64_t>(integral());
-      rc = Ctl(s, name, nullptr, nullptr, &u, sizeof u);
-      break;
-    }
-    case CtlType::String: {
+    case CtlType::String:
       if (!v.is(Value::Kind::String)) throw wrong("a string");
-      const char* p = v.text.c_str();
-      rc = Ctl(s, name, nullptr, nullptr, &p, sizeof p);
+      rc = WriteAs(s, name, v.text.c_str());
       break;
-    }
     case CtlType::Void:
       rc = Ctl(s, name, nullptr, nullptr, nullptr, 0);
       break;

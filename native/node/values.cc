@@ -84,13 +84,12 @@ bool ParamFromJs(const Napi::CallbackInfo& info, size_t i, const Param& param, V
       return true;
     }
     case Param::Kind::Int32:
+    case Param::Kind::Int64: {
       if (!js.IsNumber()) return false;
-      out = Value::Int64(js.As<Napi::Number>().Int32Value());
+      Napi::Number n = js.As<Napi::Number>();
+      out = Value::Int64(param.kind == Param::Kind::Int32 ? n.Int32Value() : n.Int64Value());
       return true;
-    case Param::Kind::Int64:
-      if (!js.IsNumber()) return false;
-      out = Value::Int64(js.As<Napi::Number>().Int64Value());
-      return true;
+    }
     case Param::Kind::Integer: {
       if (!js.IsNumber()) return false;
       double d = js.As<Napi::Number>().DoubleValue();

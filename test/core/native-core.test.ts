@@ -6,21 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { commandExists, MiB, ROOT, testIf } from '../helpers';
+import { bindingTarget, commandExists, MiB, ROOT, testIf } from '../helpers';
 
 const run = promisify(execFile);
 const NATIVE = path.join(ROOT, 'native');
 const LAYERS = ['core', 'glibc', 'jemalloc', 'tcmalloc', 'mimalloc'];
-
-/** binding.gyp's target, read as JSON once its comment lines are dropped. */
-function bindingTarget(): { sources: string[]; cflags_cc: string[] } {
-  const text = fs
-    .readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8')
-    .split('\n')
-    .filter((line) => !/^\s*#/.test(line))
-    .join('\n');
-  return JSON.parse(text).targets[0];
-}
 
 /** Every file of a layer's folder, relative to native/. */
 function filesOf(layer: string): string[] {
