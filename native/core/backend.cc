@@ -37,14 +37,6 @@ const std::vector<const Backend*>& Backends() {
   return table;
 }
 
-size_t IndexOf(const Backend& backend) {
-  const auto& table = Backends();
-  for (size_t i = 0; i < table.size(); i++) {
-    if (table[i] == &backend) return i;
-  }
-  return table.size();
-}
-
 void Backend::Claim(Detection& d, const char* name, std::string library, std::string method) const {
   d.backend = this;
   d.name = name;

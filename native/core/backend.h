@@ -104,8 +104,6 @@ const Backend& MimallocBackend();
 
 // The backend table, in detection order.
 const std::vector<const Backend*>& Backends();
-// Its position in the table (the index the wire uses); Backends().size() if absent.
-size_t IndexOf(const Backend& backend);
 
 #define COMMON_SAMPLE_FIELDS(X) X(serving) X(costNs) X(rss) X(rssAnon) X(rssFile) X(rssShmem) X(swap)
 ALLOCSTATS_DECLARE_FIELDS(CommonSample, COMMON_SAMPLE_FIELDS);

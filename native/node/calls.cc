@@ -135,33 +135,36 @@ Call MakeCall(const Napi::CallbackInfo& info, size_t index, bool onJsThread) {
 }
 
 Napi::Value SampleSyncJs(const Napi::CallbackInfo& info) {
-  const Backend& backend = *Backends()[BackendArg(info)];
-  Call call = MakeCall(info, IndexOf(backend), true);
-  return SampleToJs(info.Env(), TakeSample(backend, call, false), info.Length() > 2 ? info[2] : info.Env().Undefined());
+  const size_t index = BackendArg(info);
+  Call call = MakeCall(info, index, true);
+  return SampleToJs(info.Env(), TakeSample(*Backends()[index], call, false), info.Length() > 2 ? info[2] : info.Env().Undefined());
 }
 
 Napi::Value SampleAsyncJs(const Napi::CallbackInfo& info) {
-  const Backend* backend = Backends()[BackendArg(info)];
-  Call call = MakeCall(info, IndexOf(*backend), false);
+  const size_t index = BackendArg(info);
+  const Backend* backend = Backends()[index];
+  Call call = MakeCall(info, index, false);
   return PromiseWorker<SampleResult>::Run(
       info.Env(), "allocatorStats.sample", [backend, call] { return TakeSample(*backend, call, true); },
       [](Napi::Env env, SampleResult& r) { return SampleToJs(env, r); });
 }
 
 Napi::Value TrimSyncJs(const Napi::CallbackInfo& info) {
-  const Backend& backend = *Backends()[BackendArg(info)];
+  const size_t index = BackendArg(info);
+  const Backend& backend = *Backends()[index];
   return Guarded(info.Env(), [&] {
     RequireTrim(backend);
-    Call call = MakeCall(info, IndexOf(backend), true);
+    Call call = MakeCall(info, index, true);
     return TrimToJs(info.Env(), TakeTrim(backend, call));
   });
 }
 
 Napi::Value TrimAsyncJs(const Napi::CallbackInfo& info) {
-  const Backend* backend = Backends()[BackendArg(info)];
+  const size_t index = BackendArg(info);
+  const Backend* backend = Backends()[index];
   return Guarded(info.Env(), [&] {
     RequireTrim(*backend);
-    Call call = MakeCall(info, IndexOf(*backend), false);
+    Call call = MakeCall(info, index, false);
     return PromiseWorker<TrimResult>::Run(
         info.Env(), "allocatorStats.trim", [backend, call] { return TakeTrim(*backend, call); },
         [](Napi::Env env, TrimResult& t) { return TrimToJs(env, t); });
