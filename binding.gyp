@@ -13,16 +13,28 @@
     {
       "target_name": "allocator_stats",
       "sources": [
-        "native/addon.cc",
-        "native/backend.cc",
-        "native/detect.cc",
-        "native/procfs.cc",
-        "native/glibc.cc",
-        "native/jemalloc.cc",
-        "native/tcmalloc.cc",
-        "native/mimalloc.cc"
+        "native/core/backend.cc",
+        "native/core/detect.cc",
+        "native/core/maps.cc",
+        "native/core/procfs.cc",
+        "native/glibc/arenas.cc",
+        "native/glibc/counters.cc",
+        "native/glibc/glibc.cc",
+        "native/glibc/malloc-info.cc",
+        "native/glibc/symbols.cc",
+        "native/jemalloc/jemalloc.cc",
+        "native/tcmalloc/tcmalloc.cc",
+        "native/mimalloc/mimalloc.cc",
+        "native/node/addon.cc",
+        "native/node/calls.cc",
+        "native/node/environment.cc",
+        "native/node/errors.cc",
+        "native/node/extras.cc",
+        "native/node/values.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      # Includes name their layer: "core/...", "glibc/...", "node/...". Only native/node/
+      # includes napi.h; the rest builds without Node (test/core/native-core.test.ts).
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": [
         "NAPI_VERSION=8",
         "NODE_ADDON_API_CPP_EXCEPTIONS",
@@ -39,13 +51,13 @@
       "libraries": ["-ldl"],
       # Portable build (ALLOCATOR_STATS_PORTABLE=1, set by scripts/prebuild.js for the published
       # prebuilds): loads on glibc >= 2.28 and needs no libstdc++ of a given version.
-      # native/glibc-compat.h/.cc pin glibc symbol versions; libstdc++ is linked in and hidden.
+      # native/core/glibc-compat.h/.cc pin glibc symbol versions; libstdc++ is linked in and hidden.
       # libgcc_s stays shared: every glibc system has it (Node needs it too) and the static
       # unwinder of GCC 12 calls _dl_find_object, which glibc has only from 2.35.
       "conditions": [
         ["OS=='linux' and allocator_stats_portable==1", {
-          "sources": ["native/glibc-compat.cc"],
-          "cflags_cc": ["-include", "<(module_root_dir)/native/glibc-compat.h"],
+          "sources": ["native/core/glibc-compat.cc"],
+          "cflags_cc": ["-include", "<(module_root_dir)/native/core/glibc-compat.h"],
           "ldflags": ["-static-libstdc++", "-Wl,--exclude-libs,ALL"]
         }]
       ]

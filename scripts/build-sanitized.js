@@ -43,7 +43,12 @@ function nodeHeaders() {
   return found;
 }
 
-const inputs = [...sources, path.join(ROOT, 'binding.gyp'), ...fs.readdirSync(path.join(ROOT, 'native')).map((f) => path.join(ROOT, 'native', f))];
+// Every file under native/ (headers included), one folder per layer.
+const nativeFiles = fs
+  .readdirSync(path.join(ROOT, 'native'), { recursive: true })
+  .map((f) => path.join(ROOT, 'native', f))
+  .filter((f) => fs.statSync(f).isFile());
+const inputs = [...sources, path.join(ROOT, 'binding.gyp'), ...nativeFiles];
 if (fs.existsSync(addon) && inputs.every((f) => fs.statSync(f).mtimeMs < fs.statSync(addon).mtimeMs)) {
   console.log(addon);
   process.exit(0);
@@ -61,6 +66,7 @@ const flags = [
   '-fno-sanitize-recover=all',
   `-I${nodeHeaders()}`,
   `-I${path.resolve(ROOT, napiInclude)}`,
+  ...target.include_dirs.filter((d) => !d.startsWith('<')).map((d) => `-I${path.join(ROOT, d)}`),
   ...target.defines.map((d) => `-D${d}`),
   '-DBUILDING_NODE_EXTENSION',
   '-DNODE_GYP_MODULE_NAME=allocator_stats',
@@ -69,7 +75,8 @@ fs.mkdirSync(path.join(out, 'obj'), { recursive: true });
 fs.mkdirSync(release, { recursive: true });
 
 function compile(source) {
-  const object = path.join(out, 'obj', `${path.basename(source, '.cc')}.o`);
+  // Named by the path under native/: each layer has its own folder.
+  const object = path.join(out, 'obj', `${path.relative(path.join(ROOT, 'native'), source).replace(/\.cc$/, '').split(path.sep).join('-')}.o`);
   return new Promise((resolve, reject) => {
     const cc = spawn('g++', [...flags, '-c', source, '-o', object], { stdio: 'inherit' });
     cc.on('error', reject);

@@ -3,7 +3,7 @@
 // npm run prebuilds [-- --arch x64,arm64 --out DIR]
 // Builds the published prebuilds: prebuilds/linux-<arch>/allocator-stats.glibc.node, one per
 // architecture, loadable by every Node >= 20 (Node-API) on glibc >= 2.28, with the C++ runtime
-// linked in (binding.gyp's portable build, native/glibc-compat.h). The libc tag keeps
+// linked in (binding.gyp's portable build, native/core/glibc-compat.h). The libc tag keeps
 // node-gyp-build from picking them on musl. arm64 is cross-compiled with Debian's
 // g++-aarch64-linux-gnu when the host is not arm64.
 //

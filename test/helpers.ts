@@ -11,6 +11,16 @@ export const LIB = path.join(ROOT, 'lib', 'index.js');
 export const WORKLOAD = path.join(ROOT, 'scripts', 'workload.js');
 export const MiB = 1024 * 1024;
 
+/** binding.gyp's target, read as JSON once its comment lines are dropped. */
+export function bindingTarget(): { sources: string[]; defines: string[]; cflags_cc: string[]; include_dirs: string[] } {
+  const text = fs
+    .readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8')
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n');
+  return JSON.parse(text).targets[0];
+}
+
 const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu'];
 
 /** The library each preloaded allocator of the registry is tested with (its most specific file name). */

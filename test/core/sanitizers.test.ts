@@ -7,7 +7,7 @@
 // ASan replaces malloc itself: under it glibc's counters do not move and no other allocator can
 // serve malloc, so detection says 'unknown' and each backend stops at its "not serving" check.
 // What ASan covers is therefore the allocator-independent code (init, teardown, detection,
-// /proc reads, the async and worker machinery, wire packing) and glibc.cc's region scan and
+// /proc reads, the async and worker machinery, wire packing) and glibc's region scan and
 // trim, which run whoever serves malloc; the jemalloc, tcmalloc and mimalloc paths that read a
 // serving allocator's numbers are covered by UBSan, not ASan.
 import { execFile, execFileSync } from 'node:child_process';

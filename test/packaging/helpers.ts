@@ -51,7 +51,10 @@ function once(dir: string, build: (dir: string) => void): string {
 function sourceHash(): string {
   const hash = crypto.createHash('sha256');
   const files = ['binding.gyp', 'package.json', path.join('scripts', 'prebuild.js')];
-  for (const f of fs.readdirSync(path.join(ROOT, 'native')).sort()) files.push(path.join('native', f));
+  // Every file under native/, whose layers are folders.
+  for (const f of (fs.readdirSync(path.join(ROOT, 'native'), { recursive: true }) as string[]).sort()) {
+    if (fs.statSync(path.join(ROOT, 'native', f)).isFile()) files.push(path.join('native', f));
+  }
   for (const f of files) hash.update(f).update(fs.readFileSync(path.join(ROOT, f)));
   return hash.digest('hex').slice(0, 16);
 }

@@ -7,21 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, testIf } from '../../helpers';
+import { bindingTarget, ROOT, testIf } from '../../helpers';
 import { ZIG_PACKAGE, fromNpm } from '../../packaging/helpers';
 
 const run = promisify(execFile);
 const GLIBC_ONLY = ['mallinfo', 'mallinfo2', 'malloc_trim', 'malloc_info', 'mallopt', 'malloc_stats', 'malloc_usable_size'];
-
-/** binding.gyp's target, read as JSON once its comment lines are dropped. */
-function bindingTarget(): { sources: string[]; defines: string[]; cflags_cc: string[] } {
-  const text = fs
-    .readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8')
-    .split('\n')
-    .filter((line) => !/^\s*#/.test(line))
-    .join('\n');
-  return JSON.parse(text).targets[0];
-}
 
 describe('musl', () => {
   const zig = os.arch() === 'x64' ? fromNpm(ZIG_PACKAGE, 'zig') : null;
@@ -37,7 +27,7 @@ describe('musl', () => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-musl-'));
       try {
         const compile = async (source: string) => {
-          const object = path.join(out, `${path.basename(source, '.cc')}.o`);
+          const object = path.join(out, `${source.replace(/\.cc$/, '').split('/').join('-')}.o`);
           await run(
             zig!,
             [
@@ -50,6 +40,8 @@ describe('musl', () => {
               ...target.defines.map((d) => `-D${d}`),
               `-I${nodeHeaders}`,
               `-I${napi.replace(/^"|"$/g, '')}`,
+              // The layers' own folders (binding.gyp's include_dirs that are paths, not commands).
+              ...target.include_dirs.filter((d) => !d.startsWith('<')).map((d) => `-I${path.join(ROOT, d)}`),
               '-c',
               path.join(ROOT, source),
               '-o',

@@ -1,22 +1,25 @@
-// Module initialisation only: detection, process reads, and the backend table register
-// their own functions.
+// Module initialisation only: the per-environment state, then the entry points.
 #include <napi.h>
 
 #include <exception>
 
-#include "addon.h"
-#include "backend.h"
-#include "detect.h"
-#include "procfs.h"
+#include "core/backend.h"
+#include "node/addon-data.h"
 
 namespace allocstats {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Freed by node-addon-api's instance-data finalizer when the environment is torn down.
-  env.SetInstanceData<AddonData>(new AddonData());
-  InitDetect(env, exports);
-  InitProcfs(env, exports);
-  InitBackends(env, exports);
+  auto* data = new AddonData(env);
+  env.SetInstanceData<AddonData>(data);
+  InitProcessCalls(env, exports);
+  const auto& table = Backends();
+  data->states.resize(table.size());
+  for (size_t i = 0; i < table.size(); i++) {
+    data->states[i] = table[i]->NewState(data->environment);
+    InitExtras(env, exports, *table[i], i);
+  }
+  InitSampleTrim(env, exports);
   return exports;
 }
 

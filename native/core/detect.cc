@@ -1,11 +1,11 @@
-#include "detect.h"
+#include "core/detect.h"
 
 #include <dlfcn.h>
 
 #include <cstdlib>
 #include <mutex>
 
-#include "backend.h"
+#include "core/backend.h"
 
 namespace allocstats {
 
@@ -30,29 +30,6 @@ Detection Detect() {
   d.method = "no known allocator's symbols serve malloc";
 #endif
   return d;
-}
-
-Napi::Value DetectJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const Detection& d = DetectAllocator();
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("name", d.name);
-  result.Set("version", d.version.empty() ? env.Null() : Napi::String::New(env, d.version));
-  Napi::Array numbers = Napi::Array::New(env, d.versionNumbers.size());
-  for (size_t i = 0; i < d.versionNumbers.size(); i++) numbers.Set(static_cast<uint32_t>(i), d.versionNumbers[i]);
-  result.Set("versionNumbers", numbers);
-  result.Set("versionSuffix", d.versionSuffix.empty() ? env.Null() : Napi::String::New(env, d.versionSuffix));
-  result.Set("method", d.method);
-  result.Set("library", d.library.empty() ? env.Null() : Napi::String::New(env, d.library));
-  Napi::Array inactive = Napi::Array::New(env, d.inactive.size());
-  for (size_t i = 0; i < d.inactive.size(); i++) {
-    Napi::Object entry = Napi::Object::New(env);
-    entry.Set("name", d.inactive[i].first);
-    entry.Set("library", d.inactive[i].second.empty() ? env.Null() : Napi::String::New(env, d.inactive[i].second));
-    inactive.Set(static_cast<uint32_t>(i), entry);
-  }
-  result.Set("inactive", inactive);
-  return result;
 }
 
 }  // namespace
@@ -80,10 +57,6 @@ const Detection& DetectAllocator() {
   static Detection detection;
   std::call_once(once, [] { detection = Detect(); });
   return detection;
-}
-
-void InitDetect(Napi::Env env, Napi::Object exports) {
-  exports.Set("detect", Napi::Function::New(env, DetectJs, "detect"));
 }
 
 }  // namespace allocstats

@@ -1,5 +1,5 @@
-#include "jemalloc.h"
-
+// jemalloc through its mallctl() interface, resolved with dlsym under the symbol prefix
+// detection found ("", "je_" or "_rjem_"); never linked.
 #include <dlfcn.h>
 #include <errno.h>
 
@@ -13,12 +13,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "addon.h"
-#include "backend.h"
-#include "common.h"
-#include "detect.h"
-#include "glibc.h"
-#include "procfs.h"
+#include "core/backend.h"
+#include "core/clock.h"
+#include "core/detect.h"
+#include "core/error.h"
+#include "core/procfs.h"
 
 namespace allocstats {
 
@@ -217,31 +216,25 @@ class Jemalloc final : public Backend {
       const bool confirmed = serves == 1;
       // Without stats the counter cannot confirm it; an unprefixed mallctl that glibc's
       // counters do not contradict is the process allocator.
-      if (serves == -1 && prefix[0] == '\0' && !GlibcServes()) serves = 1;
+      if (serves == -1 && prefix[0] == '\0' && !GlibcBackend().ServesNow()) serves = 1;
       if (serves == 1 && d.backend == nullptr) {
-        d.backend = this;
-        d.name = "jemalloc";
-        d.library = library;
+        Claim(d, "jemalloc", library,
+              confirmed ? "thread.allocated moved on malloc (" + symbol + ")"
+                        : "symbol " + symbol + " (built without stats: not confirmed by a counter)");
         d.symbolPrefix = prefix;
-        d.method = confirmed ? "thread.allocated moved on malloc (" + symbol + ")"
-                             : "symbol " + symbol + " (built without stats: not confirmed by a counter)";
         const char* version = nullptr;
         size_t size = sizeof version;
         if (mallctl("version", &version, &size, nullptr, 0) == 0 && version != nullptr) d.version = version;
       } else if (serves != 1) {
         d.inactive.emplace_back("jemalloc", library);
       }
-  }
-
+    }
   }
 
   const char* Name() const override { return "jemalloc"; }
   bool Serving() const override { return Api().mallctl != nullptr; }
-  FieldNames SampleFields() const override { return NamesOf<SampleField>(); }
-  FieldNames SampleArgs() const override { return NamesOf<SampleArg>(); }
-  FieldNames TrimFields() const override { return NamesOf<TrimField>(); }
-  FieldNames TrimArgs() const override { return NamesOf<TrimArg>(); }
-  std::shared_ptr<BackendState> NewState(Napi::Env) const override { return std::make_shared<JemallocState>(); }
+  WireNames Wire() const override { return WireOf<SampleField, SampleArg, TrimField, TrimArg>(); }
+  std::shared_ptr<BackendState> NewState(Environment&) const override { return std::make_shared<JemallocState>(); }
 
   void Sample(const Call& call, Record& out) const override {
     TakeSample(static_cast<JemallocState&>(*call.state), call.Arg(SampleArg::epochIntervalNs), out);
@@ -253,33 +246,18 @@ class Jemalloc final : public Backend {
     return Ctl(static_cast<JemallocState&>(*call.state), decay ? "arena.4096.decay" : "arena.4096.purge", nullptr, nullptr,
                nullptr, 0);
   }
-  void Extras(Napi::Env env, Napi::Object exports) const override;
+  Extras MakeExtras() const override;
 };
 
-struct Context {
-  std::shared_ptr<JemallocState> state;
-  std::shared_ptr<ProcFiles> files;
-};
-
-Context State(Napi::Env env) { return Context{StateAs<JemallocState>(env, JemallocBackend()), Data(env).files}; }
-
-void RequireJemalloc(Napi::Env env) {
+void RequireJemalloc() {
   if (Api().mallctl == nullptr) {
-    throw CodedError(env, "ERR_ALLOCATOR_UNSUPPORTED", "jemalloc does not serve malloc() in this process");
+    throw CodedError("ERR_ALLOCATOR_UNSUPPORTED", "jemalloc does not serve malloc() in this process");
   }
-}
-
-std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) {
-    throw CodedError(info.Env(), "ERR_INVALID_ARG_TYPE", std::string(what) + " must be a string");
-  }
-  return info[i].As<Napi::String>().Utf8Value();
 }
 
 enum class CtlType { Bool, Unsigned, SizeT, SsizeT, Uint64, String, Void };
 
-CtlType TypeArg(const Napi::CallbackInfo& info, size_t i) {
-  std::string t = StringArg(info, i, "type");
+CtlType TypeOf(const std::string& t) {
   if (t == "bool") return CtlType::Bool;
   if (t == "unsigned") return CtlType::Unsigned;
   if (t == "size_t") return CtlType::SizeT;
@@ -287,16 +265,10 @@ CtlType TypeArg(const Napi::CallbackInfo& info, size_t i) {
   if (t == "uint64_t") return CtlType::Uint64;
   if (t == "string") return CtlType::String;
   if (t == "void") return CtlType::Void;
-  throw CodedError(info.Env(), "ERR_MALLCTL_TYPE", "unknown mallctl type " + t);
+  throw CodedError("ERR_MALLCTL_TYPE", "unknown mallctl type " + t);
 }
 
-Napi::Error OutOfRange(Napi::Env env, const std::string& message) {
-  Napi::RangeError error = Napi::RangeError::New(env, message);
-  error.Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
-  return error;
-}
-
-[[noreturn]] void ThrowCtl(Napi::Env env, int rc, const std::string& name, const char* action) {
+[[noreturn]] void ThrowCtl(int rc, const std::string& name, const char* action) {
   const char* code = "ERR_MALLCTL_FAILED";
   std::string why = strerror(rc);
   if (rc == ENOENT) code = "ERR_MALLCTL_NAME", why = "no such name in this jemalloc";
@@ -304,19 +276,45 @@ Napi::Error OutOfRange(Napi::Env env, const std::string& message) {
   if (rc == EINVAL) code = "ERR_MALLCTL_VALUE", why = "invalid value or type";
   if (rc == EFAULT) code = "ERR_MALLCTL_VALUE", why = "rejected by jemalloc (EFAULT)";
   if (rc == EAGAIN) code = "ERR_MALLCTL_FAILED", why = "out of memory or resource unavailable (EAGAIN)";
-  throw CodedError(env, code, "mallctl " + std::string(action) + " of " + name + " failed: " + why);
+  throw CodedError(code, "mallctl " + std::string(action) + " of " + name + " failed: " + why);
 }
 
 constexpr double kMaxSafe = 9007199254740991.0;
 
+// A C string jemalloc returned, copied through /proc/self/mem so that a pointer that is not a
+// string cannot fault.
+Value ReadString(const ProcFiles* files, const char* str, const std::string& name) {
+  if (str == nullptr) return Value::Null();
+  std::string text;
+  char chunk[64];
+  uintptr_t at = reinterpret_cast<uintptr_t>(str);
+  while (text.size() < 4096) {
+    if (!SafeRead(files, chunk, at, sizeof chunk)) {
+      // Near the end of a mapping: fall back to byte reads.
+      if (!SafeRead(files, chunk, at, 1)) {
+        throw CodedError("ERR_MALLCTL_VALUE", "mallctl " + name + " did not return a readable string");
+      }
+      if (chunk[0] == '\0') return Value::String(text);
+      text.push_back(chunk[0]);
+      at++;
+      continue;
+    }
+    const void* nul = memchr(chunk, '\0', sizeof chunk);
+    if (nul != nullptr) {
+      text.append(chunk, static_cast<const char*>(nul) - chunk);
+      return Value::String(text);
+    }
+    text.append(chunk, sizeof chunk);
+    at += sizeof chunk;
+  }
+  return Value::String(text);
+}
+
 // Reads a mallctl whose type the caller (TypeScript's table of known names) decided.
-Napi::Value ReadJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireJemalloc(env);
-  std::string name = StringArg(info, 0, "name");
-  CtlType type = TypeArg(info, 1);
-  Context ctx = State(env);
-  JemallocState& s = *ctx.state;
+Value Read(const ExtraCall& call) {
+  const std::string& name = call.args[0].text;
+  CtlType type = TypeOf(call.args[1].text);
+  JemallocState& s = static_cast<JemallocState&>(*call.state);
   // jemalloc copies at most *oldlenp bytes and reports EINVAL on a size mismatch, so a
   // wrong type cannot overrun the buffer.
   union {
@@ -338,158 +336,106 @@ Napi::Value ReadJs(const Napi::CallbackInfo& info) {
     case CtlType::Uint64: length = sizeof(uint64_t); break;
     case CtlType::String: length = sizeof(const char*); break;
     case CtlType::Void:
-      throw CodedError(env, "ERR_MALLCTL_ACCESS", "mallctl " + name + " is an action: it has no value to read");
+      throw CodedError("ERR_MALLCTL_ACCESS", "mallctl " + name + " is an action: it has no value to read");
   }
   int rc = Ctl(s, name, &value, &length, nullptr, 0);
-  if (rc != 0) ThrowCtl(env, rc, name, "read");
+  if (rc != 0) ThrowCtl(rc, name, "read");
   switch (type) {
-    case CtlType::Bool: return Napi::Boolean::New(env, value.b);
-    case CtlType::Unsigned: return Napi::Number::New(env, value.u);
+    case CtlType::Bool: return Value::Bool(value.b);
+    case CtlType::Unsigned: return Value::Number(value.u);
     case CtlType::SizeT:
       if (static_cast<double>(value.z) > kMaxSafe) {
-        throw OutOfRange(env, "mallctl " + name + " is above 2^53 and cannot be a number");
+        throw CodedError("ERR_OUT_OF_RANGE", "mallctl " + name + " is above 2^53 and cannot be a number", CodedError::Kind::Range);
       }
-      return Napi::Number::New(env, static_cast<double>(value.z));
-    case CtlType::SsizeT: return Napi::Number::New(env, static_cast<double>(value.sz));
-    case CtlType::Uint64: return Napi::BigInt::New(env, static_cast<uint64_t>(value.u64));
-    case CtlType::String: {
-      if (value.str == nullptr) return env.Null();
-      // Copied through /proc/self/mem so that a pointer that is not a string cannot fault.
-      std::string text;
-      char chunk[64];
-      uintptr_t at = reinterpret_cast<uintptr_t>(value.str);
-      while (text.size() < 4096) {
-        if (!SafeRead(ctx.files.get(), chunk, at, sizeof chunk)) {
-          // Near the end of a mapping: fall back to byte reads.
-          if (!SafeRead(ctx.files.get(), chunk, at, 1)) {
-            throw CodedError(env, "ERR_MALLCTL_VALUE", "mallctl " + name + " did not return a readable string");
-          }
-          if (chunk[0] == '\0') return Napi::String::New(env, text);
-          text.push_back(chunk[0]);
-          at++;
-          continue;
-        }
-        const void* nul = memchr(chunk, '\0', sizeof chunk);
-        if (nul != nullptr) {
-          text.append(chunk, static_cast<const char*>(nul) - chunk);
-          return Napi::String::New(env, text);
-        }
-        text.append(chunk, sizeof chunk);
-        at += sizeof chunk;
-      }
-      return Napi::String::New(env, text);
-    }
+      return Value::Number(static_cast<double>(value.z));
+    case CtlType::SsizeT: return Value::Number(static_cast<double>(value.sz));
+    case CtlType::Uint64: return Value::BigInt(value.u64);
+    case CtlType::String: return ReadString(call.files.get(), value.str, name);
     case CtlType::Void: break;
   }
-  return env.Null();
+  return Value::Null();
 }
 
-Napi::Value WriteJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireJemalloc(env);
-  std::string name = StringArg(info, 0, "name");
-  CtlType type = TypeArg(info, 1);
-  Napi::Value v = info.Length() > 2 ? info[2] : env.Undefined();
+template <typename T>
+int WriteAs(JemallocState& s, const std::string& name, T value) {
+  return Ctl(s, name, nullptr, nullptr, &value, sizeof value);
+}
+
+// The value's kind must be the type's; its range was checked in TypeScript (jemalloc.ts), and a
+// whole number converts to every integer type without undefined behaviour.
+Value Write(const ExtraCall& call) {
+  const std::string& name = call.args[0].text;
+  CtlType type = TypeOf(call.args[1].text);
+  const Value& v = call.args[2];
   auto wrong = [&](const char* what) {
-    Napi::TypeError error = Napi::TypeError::New(env, "mallctl " + name + " takes " + what);
-    error.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
-    return error;
+    return CodedError("ERR_INVALID_ARG_TYPE", "mallctl " + name + " takes " + what, CodedError::Kind::Type);
   };
-  auto integral = [&](double lo, double hi) -> double {
-    if (!v.IsNumber()) throw wrong("a number");
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= lo && d <= hi) || std::floor(d) != d) {
-      throw OutOfRange(env, "value for mallctl " + name + " is out of range");
-    }
-    return d;
+  auto integral = [&]() -> int64_t {
+    if (!v.is(Value::Kind::Int64)) throw wrong("a number");
+    return v.int64;
   };
   const Pointer pointer = PointerOf(name);
   if (pointer == Pointer::Structure ||
       (pointer != Pointer::ReadOnly && (pointer == Pointer::String) != (type == CtlType::String))) {
-    throw CodedError(env, "ERR_MALLCTL_TYPE",
+    throw CodedError("ERR_MALLCTL_TYPE",
                      "mallctl " + name + (pointer == Pointer::Structure ? " takes a structure of hooks"
                                           : pointer == Pointer::String  ? " takes a string"
                                                                         : " does not take a string"));
   }
-  Context ctx = State(env);
+  JemallocState& s = static_cast<JemallocState&>(*call.state);
   int rc = 0;
   switch (type) {
-    case CtlType::Bool: {
-      if (!v.IsBoolean()) throw wrong("a boolean");
-      bool b = v.As<Napi::Boolean>().Value();
-      rc = Ctl(*ctx.state, name, nullptr, nullptr, &b, sizeof b);
+    case CtlType::Bool:
+      if (!v.is(Value::Kind::Bool)) throw wrong("a boolean");
+      rc = WriteAs(s, name, v.flag);
       break;
-    }
-    case CtlType::Unsigned: {
-      unsigned u = static_cast<unsigned>(integral(0, 4294967295.0));
-      rc = Ctl(*ctx.state, name, nullptr, nullptr, &u, sizeof u);
+    case CtlType::Unsigned: rc = WriteAs(s, name, static_cast<unsigned>(integral())); break;
+    case CtlType::SizeT: rc = WriteAs(s, name, static_cast<size_t>(integral())); break;
+    case CtlType::SsizeT: rc = WriteAs(s, name, static_cast<ssize_t>(integral())); break;
+    case CtlType::Uint64:
+      rc = WriteAs(s, name, v.is(Value::Kind::Uint64) ? v.uint64 : static_cast<uint64_t>(integral()));
       break;
-    }
-    case CtlType::SizeT: {
-      size_t z = static_cast<size_t>(integral(0, kMaxSafe));
-      rc = Ctl(*ctx.state, name, nullptr, nullptr, &z, sizeof z);
+    case CtlType::String:
+      if (!v.is(Value::Kind::String)) throw wrong("a string");
+      rc = WriteAs(s, name, v.text.c_str());
       break;
-    }
-    case CtlType::SsizeT: {
-      ssize_t z = static_cast<ssize_t>(integral(-kMaxSafe, kMaxSafe));
-      rc = Ctl(*ctx.state, name, nullptr, nullptr, &z, sizeof z);
-      break;
-    }
-    case CtlType::Uint64: {
-      uint64_t u = 0;
-      if (v.IsBigInt()) {
-        bool lossless = false;
-        u = v.As<Napi::BigInt>().Uint64Value(&lossless);
-        if (!lossless) throw OutOfRange(env, "value for mallctl " + name + " is out of range");
-      } else {
-        u = static_cast<uint64_t>(integral(0, kMaxSafe));
-      }
-      rc = Ctl(*ctx.state, name, nullptr, nullptr, &u, sizeof u);
-      break;
-    }
-    case CtlType::String: {
-      if (!v.IsString()) throw wrong("a string");
-      std::string text = v.As<Napi::String>().Utf8Value();
-      const char* p = text.c_str();
-      rc = Ctl(*ctx.state, name, nullptr, nullptr, &p, sizeof p);
-      break;
-    }
     case CtlType::Void:
-      rc = Ctl(*ctx.state, name, nullptr, nullptr, nullptr, 0);
+      rc = Ctl(s, name, nullptr, nullptr, nullptr, 0);
       break;
   }
-  if (rc != 0) ThrowCtl(env, rc, name, "write");
-  return env.Undefined();
+  if (rc != 0) ThrowCtl(rc, name, "write");
+  return Value();
 }
 
 // Whether a name exists at all, whatever its type: separates a bad name from a type we do
 // not know.
-Napi::Value ExistsJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireJemalloc(env);
-  std::string name = StringArg(info, 0, "name");
+Value Exists(const ExtraCall& call) {
   const JemallocApi& api = Api();
-  if (api.nameToMib == nullptr) return env.Null();
+  if (api.nameToMib == nullptr) return Value::Null();
   size_t mib[kMaxMib];
   size_t length = kMaxMib;
-  return Napi::Boolean::New(env, api.nameToMib(name.c_str(), mib, &length) == 0);
+  return Value::Bool(api.nameToMib(call.args[0].text.c_str(), mib, &length) == 0);
 }
 
-Napi::Value InfoJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+Value Info(const ExtraCall&) {
   const JemallocApi& api = Api();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("serving", api.mallctl != nullptr);
-  o.Set("prefix", api.mallctl != nullptr ? Napi::String::New(env, api.prefix) : env.Null());
-  o.Set("mibCache", api.nameToMib != nullptr);
+  Value o = Value::Object();
+  o.Set("serving", Value::Bool(api.mallctl != nullptr));
+  o.Set("prefix", api.mallctl != nullptr ? Value::String(api.prefix) : Value::Null());
+  o.Set("mibCache", Value::Bool(api.nameToMib != nullptr));
   return o;
 }
 
-void Jemalloc::Extras(Napi::Env env, Napi::Object exports) const {
-  exports.Set("jemallocInfo", Napi::Function::New(env, InfoJs, "jemallocInfo"));
-  exports.Set("jemallocRead", Napi::Function::New(env, ReadJs, "jemallocRead"));
-  exports.Set("jemallocWrite", Napi::Function::New(env, WriteJs, "jemallocWrite"));
-  exports.Set("jemallocExists", Napi::Function::New(env, ExistsJs, "jemallocExists"));
+Extras Jemalloc::MakeExtras() const {
+  const Param name{Param::Kind::String, "name must be a string"};
+  const Param type{Param::Kind::String, "type must be a string"};
+  const Param value{Param::Kind::Any, "value must be a boolean, a number, a bigint below 2^64, a string or undefined"};
+  return {
+      {"jemallocInfo", Extra::Kind::Sync, {}, nullptr, Info, {}},
+      {"jemallocRead", Extra::Kind::Sync, {name, type}, RequireJemalloc, Read, {}},
+      {"jemallocWrite", Extra::Kind::Sync, {name, type, value}, RequireJemalloc, Write, {}},
+      {"jemallocExists", Extra::Kind::Sync, {name}, RequireJemalloc, Exists, {}},
+  };
 }
 
 }  // namespace

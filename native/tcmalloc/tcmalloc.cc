@@ -1,5 +1,4 @@
-#include "tcmalloc.h"
-
+// gperftools tcmalloc through its C API (MallocExtension_*), resolved with dlsym; never linked.
 #include <dlfcn.h>
 
 #include <chrono>
@@ -11,11 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "addon.h"
-#include "backend.h"
-#include "common.h"
-#include "detect.h"
-#include "procfs.h"
+#include "core/backend.h"
+#include "core/detect.h"
+#include "core/error.h"
 
 namespace allocstats {
 
@@ -176,35 +173,27 @@ class Tcmalloc final : public Backend {
  public:
   void Probe(Detection& d) const override {
     auto getNumeric = reinterpret_cast<NumericPropertyFn>(dlsym(RTLD_DEFAULT, "MallocExtension_GetNumericProperty"));
-    if (getNumeric != nullptr) {
-      std::string library = LibraryOf(reinterpret_cast<void*>(getNumeric));
-      if (d.backend == nullptr && TcmallocServes(getNumeric)) {
-        d.backend = this;
-        d.name = "tcmalloc";
-        d.library = library;
-        d.method = "generic.current_allocated_bytes moved on malloc";
-        auto tcVersion = reinterpret_cast<TcVersionFn>(dlsym(RTLD_DEFAULT, "tc_version"));
-        if (tcVersion != nullptr) {
-          int major = 0, minor = 0;
-          const char* patch = nullptr;
-          tcVersion(&major, &minor, &patch);
-          d.versionNumbers = {static_cast<double>(major), static_cast<double>(minor)};
-          if (patch != nullptr) d.versionSuffix = patch;
-        }
-      } else if (d.backend != this) {
-        d.inactive.emplace_back("tcmalloc", library);
+    if (getNumeric == nullptr) return;
+    std::string library = LibraryOf(reinterpret_cast<void*>(getNumeric));
+    if (d.backend == nullptr && TcmallocServes(getNumeric)) {
+      Claim(d, "tcmalloc", library, "generic.current_allocated_bytes moved on malloc");
+      auto tcVersion = reinterpret_cast<TcVersionFn>(dlsym(RTLD_DEFAULT, "tc_version"));
+      if (tcVersion != nullptr) {
+        int major = 0, minor = 0;
+        const char* patch = nullptr;
+        tcVersion(&major, &minor, &patch);
+        d.versionNumbers = {static_cast<double>(major), static_cast<double>(minor)};
+        if (patch != nullptr) d.versionSuffix = patch;
       }
-  }
-
+    } else if (d.backend != this) {
+      d.inactive.emplace_back("tcmalloc", library);
+    }
   }
 
   const char* Name() const override { return "tcmalloc"; }
   bool Serving() const override { return Api().getNumeric != nullptr; }
   bool CanTrim() const override { return Serving() && Api().releaseFreeMemory != nullptr; }
-  FieldNames SampleFields() const override { return NamesOf<SampleField>(); }
-  FieldNames SampleArgs() const override { return NamesOf<NoField>(); }
-  FieldNames TrimFields() const override { return NamesOf<NoField>(); }
-  FieldNames TrimArgs() const override { return NamesOf<NoField>(); }
+  WireNames Wire() const override { return WireOf<SampleField, NoField, NoField, NoField>(); }
 
   void Sample(const Call&, Record& out) const override {
     if (SampleFromStats(out)) return;
@@ -215,65 +204,53 @@ class Tcmalloc final : public Backend {
     Api().releaseFreeMemory();
     return 0;
   }
-  void Extras(Napi::Env env, Napi::Object exports) const override;
+  Extras MakeExtras() const override;
 };
 
 // Any properties by name (tcmalloc.property(), settings); names were checked in TypeScript.
-Napi::Value PropertiesJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray()) throw CodedError(env, "ERR_INVALID_ARG_TYPE", "names must be an array");
-  Napi::Array names = info[0].As<Napi::Array>();
-  Napi::Float64Array values = Napi::Float64Array::New(env, names.Length());
-  for (uint32_t i = 0; i < names.Length(); i++) {
-    Napi::Value name = names.Get(i);
-    if (!name.IsString()) throw CodedError(env, "ERR_INVALID_ARG_TYPE", "names must be strings");
-    values[i] = Serving() ? Property(name.As<Napi::String>().Utf8Value().c_str()) : kUnknown;
+Value Properties(const ExtraCall& call) {
+  const std::vector<Value>& names = call.args[0].items;
+  std::vector<double> values(names.size(), kUnknown);
+  if (Serving()) {
+    for (size_t i = 0; i < names.size(); i++) values[i] = Property(names[i].text.c_str());
   }
-  return values;
+  return Value::Floats(std::move(values));
 }
 
-void RequireTcmalloc(Napi::Env env) {
+void RequireTcmalloc() {
   if (Api().getNumeric == nullptr || Api().releaseFreeMemory == nullptr) {
-    throw CodedError(env, "ERR_ALLOCATOR_UNSUPPORTED", "tcmalloc does not serve malloc() in this process");
+    throw CodedError("ERR_ALLOCATOR_UNSUPPORTED", "tcmalloc does not serve malloc() in this process");
   }
 }
 
-Napi::Value SetPropertyJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireTcmalloc(env);
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-    throw CodedError(env, "ERR_INVALID_ARG_TYPE", "setProperty(name, value) takes a string and a number");
-  }
-  double value = info[1].As<Napi::Number>().DoubleValue();
-  if (!(value >= 0 && value <= 9007199254740991.0) || std::floor(value) != value) {
-    throw CodedError(env, "ERR_OUT_OF_RANGE", "value out of range");
-  }
-  if (Api().setNumeric == nullptr) return Napi::Boolean::New(env, false);
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  return Napi::Boolean::New(env, Api().setNumeric(name.c_str(), static_cast<size_t>(value)) != 0);
+// The value's range was checked in TypeScript (tcmalloc.ts).
+Value SetProperty(const ExtraCall& call) {
+  if (Api().setNumeric == nullptr) return Value::Bool(false);
+  return Value::Bool(Api().setNumeric(call.args[0].text.c_str(), static_cast<size_t>(call.args[1].int64)) != 0);
 }
 
 // Returns the rate in effect (after setting it when a number is given), or null if this
-// tcmalloc does not export the release-rate functions.
-Napi::Value ReleaseRateJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireTcmalloc(env);
+// tcmalloc does not export the release-rate functions. The rate's range was checked in
+// TypeScript (tcmalloc.ts).
+Value ReleaseRate(const ExtraCall& call) {
   const TcmallocApi& api = Api();
-  if (api.getReleaseRate == nullptr || api.setReleaseRate == nullptr) return env.Null();
+  if (api.getReleaseRate == nullptr || api.setReleaseRate == nullptr) return Value::Null();
   void* self = api.instance();
-  if (self == nullptr) return env.Null();
-  if (info.Length() > 0 && info[0].IsNumber()) {
-    double rate = info[0].As<Napi::Number>().DoubleValue();
-    if (!(rate >= 0 && rate <= 1e6)) throw CodedError(env, "ERR_OUT_OF_RANGE", "release rate out of range");
-    api.setReleaseRate(self, rate);
-  }
-  return Napi::Number::New(env, api.getReleaseRate(self));
+  if (self == nullptr) return Value::Null();
+  if (call.args[0].is(Value::Kind::Number)) api.setReleaseRate(self, call.args[0].number);
+  return Value::Number(api.getReleaseRate(self));
 }
 
-void Tcmalloc::Extras(Napi::Env env, Napi::Object exports) const {
-  exports.Set("tcmallocProperties", Napi::Function::New(env, PropertiesJs, "tcmallocProperties"));
-  exports.Set("tcmallocSetProperty", Napi::Function::New(env, SetPropertyJs, "tcmallocSetProperty"));
-  exports.Set("tcmallocReleaseRate", Napi::Function::New(env, ReleaseRateJs, "tcmallocReleaseRate"));
+Extras Tcmalloc::MakeExtras() const {
+  const char* const nameAndNumber = "setProperty(name, value) takes a string and a number";
+  return {
+      {"tcmallocProperties", Extra::Kind::Sync, {{Param::Kind::Strings, "names must be an array", "names must be strings"}},
+       nullptr, Properties, {}},
+      {"tcmallocSetProperty", Extra::Kind::Sync,
+       {{Param::Kind::String, nameAndNumber}, {Param::Kind::Integer, nameAndNumber}}, RequireTcmalloc, SetProperty, {}},
+      {"tcmallocReleaseRate", Extra::Kind::Sync, {{Param::Kind::OptionalFinite, "rate must be a finite number"}},
+       RequireTcmalloc, ReleaseRate, {}},
+  };
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
-// Fast reads of this process's memory from the kernel: /proc/self/statm and status, maps,
+// Fast reads of this process's memory from the kernel: /proc/self/statm and status,
 // page residency with mincore(), and fault-free reads of its own memory.
 #pragma once
-
-#include <napi.h>
 
 #include <cmath>
 #include <cstddef>
@@ -46,13 +44,10 @@ size_t PageSize();
 bool ReadProcessStatus(const ProcFiles* files, ProcessMemory& out);
 // /proc/self/statm: rss and rssAnon (resident − shared) only, at a seventh of the cost.
 bool ReadProcessStatm(const ProcFiles* files, ProcessMemory& out);
-Napi::Object ProcessMemoryToJs(Napi::Env env, const ProcessMemory& memory);
 
 // Resident bytes in [start, start + length). -1 if part of the range is not mapped.
 // `tail`, when given, receives the bytes of the run of non-resident pages that ends the range.
 double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>& scratch, double* tail = nullptr);
-
-bool ReadSelfMaps(std::string& out);
 
 // Copies `length` bytes at address `source` of this process without risking a fault
 // (the mapping may vanish under another thread). Returns false if any byte was unreadable.
@@ -61,7 +56,5 @@ bool SafeRead(const ProcFiles* files, void* destination, uintptr_t source, size_
 // Several such reads in one system call. Returns false if any byte was unreadable.
 bool SafeReadMany(const ProcFiles* files, void* const* destinations, const uintptr_t* sources, size_t length,
                   size_t count);
-
-void InitProcfs(Napi::Env env, Napi::Object exports);
 
 }  // namespace allocstats

@@ -1,9 +1,9 @@
-#include "mimalloc.h"
-
+// mimalloc through its exported API (mi_*), resolved with dlsym; never linked.
 #include <dlfcn.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
+#include <climits>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -12,11 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "addon.h"
-#include "backend.h"
-#include "common.h"
-#include "detect.h"
-#include "procfs.h"
+#include "core/backend.h"
+#include "core/detect.h"
+#include "core/environment.h"
+#include "core/error.h"
 
 namespace allocstats {
 
@@ -53,8 +52,8 @@ bool Serving() { return DetectAllocator().backend == &MimallocBackend() && Symbo
 
 // mimalloc's heaps belong to threads: mi_collect(true) returns only the calling thread's
 // free pages (plus abandoned ones on the main thread). Each JS thread that loads the addon
-// registers a thread-safe function here, so a trim can ask every one of them to collect on
-// its own thread. The registry is process-wide by nature: it spans environments.
+// registers a way to run a task on it here (the environment's ThreadTasks), so a trim can ask
+// every one of them to collect on its own thread. The registry is process-wide by nature: it spans environments.
 struct Round {
   std::mutex mutex;
   std::condition_variable done;
@@ -89,7 +88,7 @@ struct Inbox {
 
 struct Registration {
   uint64_t id;
-  napi_threadsafe_function tsfn;
+  std::shared_ptr<ThreadTasks> tasks;
   // Set while this thread is blocked in a sync trim: it collects its own heap there and
   // cannot answer a request until it returns, so other trims do not wait for it.
   std::shared_ptr<std::atomic<bool>> trimming;
@@ -108,19 +107,11 @@ Registry& TheRegistry() {
   return *registry;
 }
 
-void CollectOnThisThread(napi_env env, napi_value, void*, void* data) {
-  // env is null when the environment is being torn down: collecting is still harmless.
-  if (Symbols().collect != nullptr) Symbols().collect(true);
-  auto* ticket = static_cast<std::shared_ptr<Ticket>*>(data);
-  (*ticket)->Settle(true);
-  delete ticket;
-}
-
 }  // namespace
 
 struct MimallocState : BackendState {
   uint64_t id = 0;  // 0: this environment is not registered
-  napi_threadsafe_function tsfn = nullptr;
+  std::shared_ptr<ThreadTasks> tasks;
   std::shared_ptr<std::atomic<bool>> trimming = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
 };
@@ -160,42 +151,34 @@ void ReleaseDelay(int option) {
 
 namespace {
 
-void Unregister(void* arg) {
-  auto* state = static_cast<MimallocState*>(arg);
+void Unregister(MimallocState& state) {
   Registry& r = TheRegistry();
   {
     std::lock_guard<std::mutex> lock(r.mutex);
     for (auto it = r.entries.begin(); it != r.entries.end(); ++it) {
-      if (it->id == state->id) {
+      if (it->id == state.id) {
         r.entries.erase(it);
         break;
       }
     }
   }
-  // Abort: no new calls are queued; pending ones are answered with env == null.
-  napi_release_threadsafe_function(state->tsfn, napi_tsfn_abort);
-  state->id = 0;
-  state->tsfn = nullptr;
+  // No new tasks are queued; pending ones still run (and collect) as the queue closes.
+  state.tasks->Close();
+  state.id = 0;
+  state.tasks = nullptr;
 }
 
-void Register(Napi::Env env, MimallocState& state) {
-  napi_value name;
-  napi_create_string_utf8(env, "allocatorStats.mimallocCollect", NAPI_AUTO_LENGTH, &name);
-  napi_threadsafe_function tsfn = nullptr;
-  if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, nullptr, CollectOnThisThread,
-                                      &tsfn) != napi_ok) {
-    return;
-  }
-  // Never keeps the event loop (process or worker) alive.
-  napi_unref_threadsafe_function(env, tsfn);
+void Register(Environment& env, const std::shared_ptr<MimallocState>& state) {
+  std::shared_ptr<ThreadTasks> tasks = env.NewThreadTasks("allocatorStats.mimallocCollect");
+  if (!tasks) return;
   Registry& r = TheRegistry();
   {
     std::lock_guard<std::mutex> lock(r.mutex);
-    state.id = r.nextId++;
-    state.tsfn = tsfn;
-    r.entries.push_back({state.id, tsfn, state.trimming, state.inbox});
+    state->id = r.nextId++;
+    state->tasks = tasks;
+    r.entries.push_back({state->id, tasks, state->trimming, state->inbox});
   }
-  napi_add_env_cleanup_hook(env, Unregister, &state);
+  env.OnTeardown([state] { Unregister(*state); });
 }
 
 #define SAMPLE_FIELDS(X)                                                                                    \
@@ -230,34 +213,26 @@ class Mimalloc final : public Backend {
   void Probe(Detection& d) const override {
     auto miVersion = reinterpret_cast<MiVersionFn>(dlsym(RTLD_DEFAULT, "mi_version"));
     auto miInHeap = reinterpret_cast<MiInHeapFn>(dlsym(RTLD_DEFAULT, "mi_is_in_heap_region"));
-    if (miVersion != nullptr && miInHeap != nullptr) {
-      std::string library = LibraryOf(reinterpret_cast<void*>(miVersion));
-      if (d.backend == nullptr && MimallocServes(miInHeap)) {
-        d.backend = this;
-        d.name = "mimalloc";
-        d.library = library;
-        d.method = "mi_is_in_heap_region() owns a malloc() block";
-        d.versionNumbers = {static_cast<double>(miVersion())};
-      } else if (d.backend != this) {
-        d.inactive.emplace_back("mimalloc", library);
-      }
-  }
-
+    if (miVersion == nullptr || miInHeap == nullptr) return;
+    std::string library = LibraryOf(reinterpret_cast<void*>(miVersion));
+    if (d.backend == nullptr && MimallocServes(miInHeap)) {
+      Claim(d, "mimalloc", library, "mi_is_in_heap_region() owns a malloc() block");
+      d.versionNumbers = {static_cast<double>(miVersion())};
+    } else if (d.backend != this) {
+      d.inactive.emplace_back("mimalloc", library);
+    }
   }
 
   const char* Name() const override { return "mimalloc"; }
   bool Serving() const override { return allocstats::Serving(); }
-  FieldNames SampleFields() const override { return NamesOf<SampleField>(); }
-  FieldNames SampleArgs() const override { return NamesOf<NoField>(); }
-  FieldNames TrimFields() const override { return NamesOf<TrimField>(); }
-  FieldNames TrimArgs() const override { return NamesOf<TrimArg>(); }
+  WireNames Wire() const override { return WireOf<SampleField, NoField, TrimField, TrimArg>(); }
 
   // Cheap symbol check only (no detection at load time): the hook is needed on every thread
   // that may hold mimalloc memory, and costs nothing until a trim calls it.
-  std::shared_ptr<BackendState> NewState(Napi::Env env) const override {
+  std::shared_ptr<BackendState> NewState(Environment& env) const override {
     if (Symbols().collect == nullptr) return nullptr;
     auto state = std::make_shared<MimallocState>();
-    Register(env, *state);
+    Register(env, state);
     return state;
   }
 
@@ -282,10 +257,12 @@ class Mimalloc final : public Backend {
     std::shared_ptr<std::atomic<bool>> self;
     if (call.onJsThread && call.state) self = static_cast<MimallocState&>(*call.state).trimming;
     if (self) self->store(true);
+    // Both were checked in TypeScript (mimalloc.ts); what remains keeps a missing argument (NaN)
+    // from reaching a cast or a wait.
     double timeoutMs = call.Arg(TrimArg::timeoutMs);
     if (!(timeoutMs >= 0)) timeoutMs = 0;
     double delay = call.Arg(TrimArg::delayOption);
-    const int delayOption = delay >= 0 && delay < 64 ? static_cast<int>(delay) : -1;
+    const int delayOption = delay >= 0 && delay <= INT_MAX ? static_cast<int>(delay) : -1;
     HoldDelay(delayOption);
     int threads = 0, unreachable = 0, selfCollecting = 0;
     auto round = std::make_shared<Round>();
@@ -311,11 +288,15 @@ class Mimalloc final : public Backend {
                         pending.end());
           pending.push_back(ticket);
         }
-        auto* data = new std::shared_ptr<Ticket>(ticket);
-        if (napi_call_threadsafe_function(e.tsfn, data, napi_tsfn_nonblocking) == napi_ok) {
+        // Runs on that thread; or, when its environment is torn down first, as the queue
+        // closes (collecting is still harmless then).
+        auto collect = [ticket] {
+          if (Symbols().collect != nullptr) Symbols().collect(true);
+          ticket->Settle(true);
+        };
+        if (e.tasks->Post(collect)) {
           threads++;
         } else {
-          delete data;
           ticket->settled.store(true);
           unreachable++;
         }
@@ -341,79 +322,72 @@ class Mimalloc final : public Backend {
     };
   }
 
-  void Extras(Napi::Env env, Napi::Object exports) const override;
+  Extras MakeExtras() const override;
 };
 
-void RequireMimalloc(Napi::Env env) {
-  if (!Serving()) throw CodedError(env, "ERR_ALLOCATOR_UNSUPPORTED", "mimalloc does not serve malloc() in this process");
+void RequireMimalloc() {
+  if (!Serving()) throw CodedError("ERR_ALLOCATOR_UNSUPPORTED", "mimalloc does not serve malloc() in this process");
 }
 
-Napi::Value InfoJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("serving", Serving());
-  o.Set("version", Symbols().version != nullptr ? Napi::Number::New(env, Symbols().version()) : env.Null());
+Value Info(const ExtraCall&) {
+  Value o = Value::Object();
+  o.Set("serving", Value::Bool(Serving()));
+  o.Set("version", Symbols().version != nullptr ? Value::Number(Symbols().version()) : Value::Null());
   size_t registered = 0;
   {
     Registry& r = TheRegistry();
     std::lock_guard<std::mutex> lock(r.mutex);
     registered = r.entries.size();
   }
-  o.Set("registeredThreads", static_cast<double>(registered));
+  o.Set("registeredThreads", Value::Number(static_cast<double>(registered)));
   return o;
 }
 
-Napi::Value OptionGetJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireMimalloc(env);
-  if (info.Length() < 1 || !info[0].IsNumber()) throw CodedError(env, "ERR_INVALID_ARG_TYPE", "option must be a number");
-  if (Symbols().optionGet == nullptr) return env.Null();
-  return Napi::Number::New(env, static_cast<double>(Symbols().optionGet(info[0].As<Napi::Number>().Int32Value())));
+Value OptionGet(const ExtraCall& call) {
+  if (Symbols().optionGet == nullptr) return Value::Null();
+  return Value::Number(static_cast<double>(Symbols().optionGet(static_cast<int>(call.args[0].int64))));
 }
 
-Napi::Value OptionSetJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireMimalloc(env);
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
-    throw CodedError(env, "ERR_INVALID_ARG_TYPE", "optionSet(option, value) takes two numbers");
-  }
-  if (Symbols().optionSet == nullptr) return Napi::Boolean::New(env, false);
-  Symbols().optionSet(info[0].As<Napi::Number>().Int32Value(), static_cast<long>(info[1].As<Napi::Number>().Int64Value()));
-  return Napi::Boolean::New(env, true);
+Value OptionSet(const ExtraCall& call) {
+  if (Symbols().optionSet == nullptr) return Value::Bool(false);
+  Symbols().optionSet(static_cast<int>(call.args[0].int64), static_cast<long>(call.args[1].int64));
+  return Value::Bool(true);
 }
 
 void AppendText(const char* message, void* arg) { static_cast<std::string*>(arg)->append(message); }
 
 // mimalloc's own statistics text; what it counts depends on how it was built (MI_STAT).
-Napi::Value StatsTextJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireMimalloc(env);
-  if (Symbols().statsPrintOut == nullptr) return env.Null();
+Value StatsText(const ExtraCall&) {
+  if (Symbols().statsPrintOut == nullptr) return Value::Null();
   std::string text;
   Symbols().statsPrintOut(AppendText, &text);
-  return Napi::String::New(env, text);
+  return Value::String(text);
 }
 
 // Called from this thread's 'exit' event: it will not answer requests any more.
-Napi::Value ClosingJs(const Napi::CallbackInfo& info) {
-  auto state = StateAs<MimallocState>(info.Env(), MimallocBackend());
-  if (!state) return info.Env().Undefined();
+Value Closing(const ExtraCall& call) {
+  if (!call.state) return Value();
+  auto& state = static_cast<MimallocState&>(*call.state);
   std::vector<std::shared_ptr<Ticket>> pending;
   {
-    std::lock_guard<std::mutex> lock(state->inbox->mutex);
-    state->inbox->closed = true;
-    pending.swap(state->inbox->pending);
+    std::lock_guard<std::mutex> lock(state.inbox->mutex);
+    state.inbox->closed = true;
+    pending.swap(state.inbox->pending);
   }
   for (auto& ticket : pending) ticket->Settle(false);
-  return info.Env().Undefined();
+  return Value();
 }
 
-void Mimalloc::Extras(Napi::Env env, Napi::Object exports) const {
-  exports.Set("mimallocClosing", Napi::Function::New(env, ClosingJs, "mimallocClosing"));
-  exports.Set("mimallocInfo", Napi::Function::New(env, InfoJs, "mimallocInfo"));
-  exports.Set("mimallocOptionGet", Napi::Function::New(env, OptionGetJs, "mimallocOptionGet"));
-  exports.Set("mimallocOptionSet", Napi::Function::New(env, OptionSetJs, "mimallocOptionSet"));
-  exports.Set("mimallocStatsText", Napi::Function::New(env, StatsTextJs, "mimallocStatsText"));
+Extras Mimalloc::MakeExtras() const {
+  const char* const twoNumbers = "optionSet(option, value) takes two numbers";
+  return {
+      {"mimallocClosing", Extra::Kind::Sync, {}, nullptr, Closing, {}},
+      {"mimallocInfo", Extra::Kind::Sync, {}, nullptr, Info, {}},
+      {"mimallocOptionGet", Extra::Kind::Sync, {{Param::Kind::Int32, "option must be a number"}}, RequireMimalloc, OptionGet, {}},
+      {"mimallocOptionSet", Extra::Kind::Sync, {{Param::Kind::Int32, twoNumbers}, {Param::Kind::Int64, twoNumbers}},
+       RequireMimalloc, OptionSet, {}},
+      {"mimallocStatsText", Extra::Kind::Sync, {}, RequireMimalloc, StatsText, {}},
+  };
 }
 
 }  // namespace

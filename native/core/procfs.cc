@@ -1,4 +1,4 @@
-#include "procfs.h"
+#include "core/procfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +14,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "addon.h"
-#include "common.h"
 
 namespace allocstats {
 
@@ -53,26 +51,6 @@ size_t PageSize() {
 
 namespace {
 
-// Reads a whole (small) procfs file. procfs files report size 0, so read until EOF.
-bool ReadFile(const char* path, std::string& out) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  out.clear();
-  char buffer[8192];
-  for (;;) {
-    ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      close(fd);
-      return false;
-    }
-    if (n == 0) break;
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return true;
-}
-
 // "RssAnon:\t   1234 kB" -> bytes.
 double KbField(const char* text, const char* name) {
   const char* at = strstr(text, name);
@@ -83,18 +61,6 @@ double KbField(const char* text, const char* name) {
   if (end == at) return NAN;
   return static_cast<double>(kb) * 1024.0;
 }
-
-// An unreadable /proc/self/status (a sandbox, a mount namespace) gives nulls, like every
-// backend's sample: the caller says why.
-Napi::Value ProcessMemoryJs(const Napi::CallbackInfo& info) {
-  ProcessMemory memory;
-  if (!ReadProcessStatus(Data(info.Env()).files.get(), memory)) memory = ProcessMemory();
-  return ProcessMemoryToJs(info.Env(), memory);
-}
-
-}  // namespace
-
-namespace {
 
 // One read of a small procfs file into `buffer` (NUL-terminated). pread at offset 0
 // regenerates the file, so a kept descriptor is reused; returns the bytes read.
@@ -154,16 +120,6 @@ bool ReadProcessStatus(const ProcFiles* files, ProcessMemory& out) {
 #endif
 }
 
-Napi::Object ProcessMemoryToJs(Napi::Env env, const ProcessMemory& memory) {
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("rss", SizeOrNull(env, memory.rss));
-  result.Set("rssAnon", SizeOrNull(env, memory.rssAnon));
-  result.Set("rssFile", SizeOrNull(env, memory.rssFile));
-  result.Set("rssShmem", SizeOrNull(env, memory.rssShmem));
-  result.Set("swap", SizeOrNull(env, memory.swap));
-  return result;
-}
-
 double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>& scratch, double* tail) {
 #ifdef __linux__
   const size_t page = PageSize();
@@ -194,8 +150,6 @@ double ResidentBytes(uintptr_t start, size_t length, std::vector<unsigned char>&
   return -1;
 #endif
 }
-
-bool ReadSelfMaps(std::string& out) { return ReadFile("/proc/self/maps", out); }
 
 bool SafeRead(const ProcFiles* files, void* destination, uintptr_t source, size_t length) {
   void* const destinations[1] = {destination};
@@ -236,10 +190,6 @@ bool SafeReadMany(const ProcFiles* files, void* const* destinations, const uintp
 #else
   return false;
 #endif
-}
-
-void InitProcfs(Napi::Env env, Napi::Object exports) {
-  exports.Set("processMemory", Napi::Function::New(env, ProcessMemoryJs, "processMemory"));
 }
 
 }  // namespace allocstats

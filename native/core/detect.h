@@ -2,8 +2,6 @@
 // cannot change after start-up) by running each backend's probe, in the table's order.
 #pragma once
 
-#include <napi.h>
-
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -33,7 +31,5 @@ constexpr size_t kProbeBytes = 1 << 20;
 void* ProbeAllocate(size_t bytes);
 void ProbeFree(void* block);
 std::string LibraryOf(void* symbol);
-
-void InitDetect(Napi::Env env, Napi::Object exports);
 
 }  // namespace allocstats

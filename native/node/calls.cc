@@ -1,0 +1,212 @@
+// The entry points every backend shares: detection, the process's memory, and sample and trim
+// (each a sync/async pair) packed into Float64Arrays whose fields the wire names.
+#include <napi.h>
+
+#include <cstring>
+
+#include "core/backend.h"
+#include "core/detect.h"
+#include "core/procfs.h"
+#include "node/addon-data.h"
+#include "node/errors.h"
+#include "node/promise-worker.h"
+
+namespace allocstats {
+
+namespace {
+
+Napi::Value StringOrNull(Napi::Env env, const std::string& s) { return s.empty() ? env.Null() : Napi::String::New(env, s); }
+
+Napi::Value DetectJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Detection& d = DetectAllocator();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("name", d.name);
+  result.Set("version", StringOrNull(env, d.version));
+  Napi::Array numbers = Napi::Array::New(env, d.versionNumbers.size());
+  for (size_t i = 0; i < d.versionNumbers.size(); i++) numbers.Set(static_cast<uint32_t>(i), d.versionNumbers[i]);
+  result.Set("versionNumbers", numbers);
+  result.Set("versionSuffix", StringOrNull(env, d.versionSuffix));
+  result.Set("method", d.method);
+  result.Set("library", StringOrNull(env, d.library));
+  Napi::Array inactive = Napi::Array::New(env, d.inactive.size());
+  for (size_t i = 0; i < d.inactive.size(); i++) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("name", d.inactive[i].first);
+    entry.Set("library", StringOrNull(env, d.inactive[i].second));
+    inactive.Set(static_cast<uint32_t>(i), entry);
+  }
+  result.Set("inactive", inactive);
+  return result;
+}
+
+// Sizes cross as doubles: exact up to 2^53 bytes (8 PiB). NaN (or -1) means unknown: null.
+Napi::Value SizeOrNull(Napi::Env env, double value) {
+  if (!(value >= 0)) return env.Null();
+  return Napi::Number::New(env, value);
+}
+
+// An unreadable /proc/self/status (a sandbox, a mount namespace) gives nulls, like every
+// backend's sample: the caller says why.
+Napi::Value ProcessMemoryJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ProcessMemory memory;
+  if (!ReadProcessStatus(Data(env).files.get(), memory)) memory = ProcessMemory();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("rss", SizeOrNull(env, memory.rss));
+  result.Set("rssAnon", SizeOrNull(env, memory.rssAnon));
+  result.Set("rssFile", SizeOrNull(env, memory.rssFile));
+  result.Set("rssShmem", SizeOrNull(env, memory.rssShmem));
+  result.Set("swap", SizeOrNull(env, memory.swap));
+  return result;
+}
+
+using Part = std::pair<const double*, size_t>;
+
+size_t Total(std::initializer_list<Part> parts) {
+  size_t total = 0;
+  for (const Part& p : parts) total += p.second;
+  return total;
+}
+
+void CopyParts(double* at, std::initializer_list<Part> parts) {
+  for (const Part& p : parts) {
+    if (p.second > 0) memcpy(at, p.first, p.second * sizeof(double));
+    at += p.second;
+  }
+}
+
+Napi::Value Pack(Napi::Env env, std::initializer_list<Part> parts) {
+  Napi::Float64Array array = Napi::Float64Array::New(env, Total(parts));
+  CopyParts(array.Data(), parts);
+  return array;
+}
+
+// A sync sample is written into the caller's Float64Array when it fits: returns how many values
+// were written. A new ArrayBuffer per sample has its backing store malloc'd and freed by a
+// later GC, and thousands of such free chunks made every later mallinfo2() walk (the heart
+// of a glibc sample) many times slower.
+Napi::Value SampleToJs(Napi::Env env, const SampleResult& r, Napi::Value out = Napi::Value()) {
+  const std::initializer_list<Part> parts = {{r.common, CommonSample::kCount},
+                                             {r.own.values.data(), r.own.values.size()},
+                                             {r.own.tail.data(), r.own.tail.size()}};
+  const size_t total = Total(parts);
+  if (!out.IsEmpty() && out.IsTypedArray() && out.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+    Napi::Float64Array array = out.As<Napi::Float64Array>();
+    if (array.ElementLength() >= total) {
+      CopyParts(array.Data(), parts);
+      return Napi::Number::New(env, static_cast<double>(total));
+    }
+  }
+  return Pack(env, parts);
+}
+
+Napi::Value TrimToJs(Napi::Env env, const TrimResult& t) {
+  return Pack(env, {{t.common, CommonTrim::kCount},
+                    {t.before.values.data(), t.before.values.size()},
+                    {t.after.values.data(), t.after.values.size()},
+                    {t.own.values.data(), t.own.values.size()}});
+}
+
+// Arguments are validated in TypeScript; this only keeps a bad call from crashing: a backend
+// index that is no index, arguments read as numbers (anything else unknown).
+size_t BackendArg(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw JsError(info.Env(), "ERR_INVALID_ARG_TYPE", "backend index");
+  int64_t i = info[0].As<Napi::Number>().Int64Value();
+  if (i < 0 || static_cast<size_t>(i) >= Backends().size()) throw JsError(info.Env(), "ERR_OUT_OF_RANGE", "backend index");
+  return static_cast<size_t>(i);
+}
+
+Call MakeCall(const Napi::CallbackInfo& info, size_t index, bool onJsThread) {
+  AddonData& data = Data(info.Env());
+  Call call{data.files, index < data.states.size() ? data.states[index] : nullptr, {}, onJsThread};
+  // A Float64Array is read in one copy; an array element by element.
+  if (info.Length() > 1 && info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+    Napi::Float64Array args = info[1].As<Napi::Float64Array>();
+    call.args.assign(args.Data(), args.Data() + args.ElementLength());
+  } else if (info.Length() > 1 && info[1].IsArray()) {
+    Napi::Array args = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < args.Length(); i++) {
+      Napi::Value v = args.Get(i);
+      call.args.push_back(v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : kUnknown);
+    }
+  }
+  return call;
+}
+
+Napi::Value SampleSyncJs(const Napi::CallbackInfo& info) {
+  const size_t index = BackendArg(info);
+  Call call = MakeCall(info, index, true);
+  return SampleToJs(info.Env(), TakeSample(*Backends()[index], call, false), info.Length() > 2 ? info[2] : info.Env().Undefined());
+}
+
+Napi::Value SampleAsyncJs(const Napi::CallbackInfo& info) {
+  const size_t index = BackendArg(info);
+  const Backend* backend = Backends()[index];
+  Call call = MakeCall(info, index, false);
+  return PromiseWorker<SampleResult>::Run(
+      info.Env(), "allocatorStats.sample", [backend, call] { return TakeSample(*backend, call, true); },
+      [](Napi::Env env, SampleResult& r) { return SampleToJs(env, r); });
+}
+
+Napi::Value TrimSyncJs(const Napi::CallbackInfo& info) {
+  const size_t index = BackendArg(info);
+  const Backend& backend = *Backends()[index];
+  return Guarded(info.Env(), [&] {
+    RequireTrim(backend);
+    Call call = MakeCall(info, index, true);
+    return TrimToJs(info.Env(), TakeTrim(backend, call));
+  });
+}
+
+Napi::Value TrimAsyncJs(const Napi::CallbackInfo& info) {
+  const size_t index = BackendArg(info);
+  const Backend* backend = Backends()[index];
+  return Guarded(info.Env(), [&] {
+    RequireTrim(*backend);
+    Call call = MakeCall(info, index, false);
+    return PromiseWorker<TrimResult>::Run(
+        info.Env(), "allocatorStats.trim", [backend, call] { return TakeTrim(*backend, call); },
+        [](Napi::Env env, TrimResult& t) { return TrimToJs(env, t); });
+  });
+}
+
+Napi::Array NamesToJs(Napi::Env env, FieldNames names) {
+  Napi::Array array = Napi::Array::New(env, names.count);
+  for (size_t i = 0; i < names.count; i++) array.Set(static_cast<uint32_t>(i), names.names[i]);
+  return array;
+}
+
+}  // namespace
+
+void InitProcessCalls(Napi::Env env, Napi::Object exports) {
+  exports.Set("detect", Napi::Function::New(env, DetectJs, "detect"));
+  exports.Set("processMemory", Napi::Function::New(env, ProcessMemoryJs, "processMemory"));
+}
+
+void InitSampleTrim(Napi::Env env, Napi::Object exports) {
+  const auto& table = Backends();
+  Napi::Array backends = Napi::Array::New(env, table.size());
+  for (size_t i = 0; i < table.size(); i++) {
+    const WireNames wire = table[i]->Wire();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", table[i]->Name());
+    o.Set("sample", NamesToJs(env, wire.sample));
+    o.Set("sampleArgs", NamesToJs(env, wire.sampleArgs));
+    o.Set("gauge", NamesToJs(env, wire.gauge));
+    o.Set("trim", NamesToJs(env, wire.trim));
+    o.Set("trimArgs", NamesToJs(env, wire.trimArgs));
+    backends.Set(static_cast<uint32_t>(i), o);
+  }
+  Napi::Object wire = Napi::Object::New(env);
+  wire.Set("sample", NamesToJs(env, NamesOf<CommonSample>()));
+  wire.Set("trim", NamesToJs(env, NamesOf<CommonTrim>()));
+  wire.Set("backends", backends);
+  exports.Set("wire", wire);
+  exports.Set("sampleSync", Napi::Function::New(env, SampleSyncJs, "sampleSync"));
+  exports.Set("sample", Napi::Function::New(env, SampleAsyncJs, "sample"));
+  exports.Set("trimSync", Napi::Function::New(env, TrimSyncJs, "trimSync"));
+  exports.Set("trim", Napi::Function::New(env, TrimAsyncJs, "trim"));
+}
+
+}  // namespace allocstats
