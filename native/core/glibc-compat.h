@@ -1,6 +1,6 @@
 // Force-included (binding.gyp, portable builds only) into every source of a prebuild, so the
 // binary loads on glibc 2.28 (Debian 10, RHEL 8, Ubuntu 20.04: the oldest glibc Node >= 20's own
-// Linux binaries run on) though it is built against newer headers. test/prebuilds.test.ts reads
+// Linux binaries run on) though it is built against newer headers. test/packaging/prebuilds.test.ts reads
 // each prebuild's dynamic symbol table to prove the newest GLIBC_ version it needs.
 //
 // - dlsym, dlvsym and dladdr moved into libc in 2.34 with a new default version; the old versions

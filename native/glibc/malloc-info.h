@@ -1,6 +1,6 @@
 // malloc_info()'s XML as rows of numbers, so that no large string crosses into JS.
 // Each row is kRowWidth doubles: kind, arena (heap nr, -1 for the process totals), a, b, c, d;
-// the kinds and the width are exported by name (glibcMallocInfoRow) for src/mallocinfo.ts.
+// the kinds and the width are exported by name (glibcMallocInfoRow) for src/allocators/glibc/mallocinfo.ts.
 // A row's kind is its index in this list.
 #pragma once
 

@@ -38,7 +38,7 @@ export interface NativeMallinfo {
   keepcost: number;
 }
 
-/** malloc_info() rows; decoded by mallocInfoFromRows() in src/mallocinfo.ts. */
+/** malloc_info() rows; decoded by mallocInfoFromRows() in src/allocators/glibc/mallocinfo.ts. */
 export type NativeMallocInfoRows = Float64Array;
 
 export interface NativeGlibcInfo {

@@ -1,4 +1,4 @@
-// Runs a doctor scenario (test/fixtures/doctor-*.js) in a fresh node and returns its report.
+// Runs a doctor scenario (test/doctor/fixtures/doctor-*.js) in a fresh node and returns its report.
 import type { Diagnosis, Finding, MonitorSample, MonitorTotals, RssParts } from '../../src';
 import { runFixture } from '../helpers';
 

@@ -7,9 +7,9 @@ import { diagnose, type MonitorSample } from '../../src';
 import { alarms, runScenario } from './helpers';
 import { MiB, ROOT } from '../helpers';
 
-const LEAK_ADDON_DIR = path.join(ROOT, 'test', 'addons', 'leak');
+const LEAK_ADDON_DIR = path.join(__dirname, 'addons', 'leak');
 const LEAK_ADDON = path.join(LEAK_ADDON_DIR, 'build', 'Release', 'leak.node');
-// What the children's report uses too: the short-run thresholds of test/fixtures/doctor-common.js.
+// What the children's report uses too: the short-run thresholds of test/doctor/fixtures/doctor-common.js.
 const THRESHOLDS = { graceMs: 1000, minWindowMs: 5000, minSamples: 12 };
 
 describe('doctor on leaking processes', () => {
@@ -50,7 +50,7 @@ describe('doctor on leaking processes', () => {
   });
 
   test('an addon that mallocs and never frees is native-growth', async () => {
-    // Built here with node-gyp into test/addons/leak/build (ignored by git).
+    // Built here with node-gyp into test/doctor/addons/leak/build (ignored by git).
     if (!fs.existsSync(LEAK_ADDON)) {
       execFileSync(process.execPath, [require.resolve('node-gyp/bin/node-gyp.js'), 'rebuild', '--directory', LEAK_ADDON_DIR], { stdio: 'ignore' });
     }

@@ -39,7 +39,7 @@ export interface MallocInfo {
 
 import { addon } from '../../core/binding';
 
-// Row layout of the native malloc_info() reader, by the names native/glibc.cc exports:
+// Row layout of the native malloc_info() reader, by the names native/glibc/malloc-info.cc exports:
 // kind, arena (-1: process totals), a, b, c, d; a row's kind is an index into its kinds.
 // Read from the addon on the first decode.
 function rowLayout() {

@@ -18,7 +18,7 @@ export const NS_PER_MS = 1e6;
  * per GiB of arenas, several times the rest of a sample and several times malloc_trim()
  * itself), while it changes only when pages are first touched or given back. A sync sample
  * reuses a measurement this recent when glibc's arenas have neither grown nor shrunk since and
- * no trim ran (native/glibc.cc checks), and says so in a note; the counters (allocated) are
+ * no trim ran (native/glibc/ checks), and says so in a note; the counters (allocated) are
  * always read afresh. A trim within this bound of a measurement starts from it and gauges
  * nothing (the RSS it released says what went). The same bound as jemalloc's epoch interval.
  */
@@ -39,7 +39,7 @@ const BLOCKED_BREAK_ROOM_BYTES = 1024 * 1024;
 
 export const MALLINFO_FIELDS = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'] as const;
 
-// The fields read from the native records, by the names native/glibc.cc declares.
+// The fields read from the native records, by the names native/glibc/ declares.
 export const SHAPE = {
   sample: [
     'source',
@@ -250,7 +250,7 @@ export function glibcTrimOutcome(t: GlibcTrim, count: AllocatedCount): BackendTr
   const kept = t.fields;
   // Either a recent measurement stands for the residency before (after = before less what RSS
   // lost), or the residency is gauged after the trim (before = after plus what RSS lost):
-  // native/glibc.cc says why only one of the two is measured.
+  // native/glibc/ says why only one of the two is measured.
   const fromKept = kept.keptAgeNs !== null && kept.keptMainResident !== null && kept.keptThreadResident !== null;
   let before: number | null;
   let after: number | null;

@@ -2,7 +2,7 @@
 // in, numbers and notes out; the per-allocator formulas call it.
 import type { MallocInfo, MallocInfoArena } from './mallocinfo';
 
-/** Residency of glibc's arena regions, measured with mincore() (native/glibc.cc). */
+/** Residency of glibc's arena regions, measured with mincore() (native/glibc/). */
 export interface ArenaResidency {
   /** [heap] (main arena): bytes from its start to the program break, and how many are resident. */
   mainMapped: number;

@@ -1,5 +1,5 @@
 // mallctl by name: the type of each name, and every argument checked before the addon sees it
-// (native/jemalloc.cc guards only against undefined behaviour).
+// (native/jemalloc/jemalloc.cc guards only against undefined behaviour).
 import { addon, type MallctlType, type MallctlValue } from '../../core/binding';
 import { describe, rangeError, typeError, unsupported, withCode } from '../../core/errors';
 import { cName } from '../../core/validate';

@@ -24,7 +24,7 @@ function staleStatsNote(epochIntervalMs: number): string {
   return staleNote.text;
 }
 
-// The fields read from the native records, by the names native/jemalloc.cc declares.
+// The fields read from the native records, by the names native/jemalloc/jemalloc.cc declares.
 export const SAMPLE_FIELDS = [
   'statsEnabled',
   'allocated',

@@ -73,7 +73,7 @@ function countsAllocated(): boolean {
   return counts;
 }
 
-// The fields read from the native records, by the names native/mimalloc.cc declares.
+// The fields read from the native records, by the names native/mimalloc/mimalloc.cc declares.
 const PROCESS_INFO = ['elapsedMs', 'userMs', 'systemMs', 'currentRss', 'peakRss', 'currentCommit', 'peakCommit', 'pageFaults'] as const;
 export const TRIM_FIELDS = ['threads', 'answered', 'unreachable'] as const;
 export const SAMPLE_FIELDS = ['processInfo', ...PROCESS_INFO] as const;

@@ -9,7 +9,7 @@ import type { AllocatorNumbers, BackendSample, BackendTrim } from '../types';
 export const NS_PER_MS = 1e6;
 const MiB = 1024 * 1024;
 
-/** The numeric properties read on every sample (native/tcmalloc.cc reads them; checked by name at load). */
+/** The numeric properties read on every sample (native/tcmalloc/tcmalloc.cc reads them; checked by name at load). */
 export const TCMALLOC_PROPERTIES = [
   'generic.current_allocated_bytes',
   'generic.heap_size',
