@@ -27,7 +27,7 @@
         "native/mimalloc/mimalloc.cc",
         "native/node/addon.cc",
         "native/node/calls.cc",
-        "native/node/environment.cc",
+        "native/node/node-environment.cc",
         "native/node/errors.cc",
         "native/node/extras.cc",
         "native/node/values.cc"

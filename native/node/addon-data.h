@@ -8,7 +8,7 @@
 
 #include "core/backend.h"
 #include "core/procfs.h"
-#include "node/environment.h"
+#include "node/node-environment.h"
 
 namespace allocstats {
 

@@ -1,4 +1,4 @@
-#include "node/environment.h"
+#include "node/node-environment.h"
 
 #include <node_api.h>
 
