@@ -15,8 +15,10 @@ namespace allocstats {
 struct BackendState;
 class ProcFiles;
 
-// What an argument must be before the function may see it. A mismatch (a missing argument
-// included) is refused at the boundary with ERR_INVALID_ARG_TYPE and the parameter's message.
+// What an argument must be before the function may see it. A value of the wrong type (a missing
+// argument included) is refused at the boundary with ERR_INVALID_ARG_TYPE (a TypeError), a number
+// or bigint of the right type but outside what the kind holds with ERR_OUT_OF_RANGE (a
+// RangeError); both with the parameter's message.
 struct Param {
   enum class Kind {
     String,

@@ -361,8 +361,9 @@ int WriteAs(JemallocState& s, const std::string& name, T value) {
   return Ctl(s, name, nullptr, nullptr, &value, sizeof value);
 }
 
-// The value's kind must be the type's; its range was checked in TypeScript (jemalloc.ts), and a
-// whole number converts to every integer type without undefined behaviour.
+// The value's kind must be the type's; its range was checked in TypeScript
+// (src/allocators/jemalloc/mallctl.ts), and a whole number converts to every integer type
+// without undefined behaviour. A fraction is refused here (ERR_OUT_OF_RANGE): no type holds it.
 Value Write(const ExtraCall& call) {
   const std::string& name = call.args[0].text;
   CtlType type = TypeOf(call.args[1].text);
@@ -371,6 +372,9 @@ Value Write(const ExtraCall& call) {
     return CodedError("ERR_INVALID_ARG_TYPE", "mallctl " + name + " takes " + what, CodedError::Kind::Type);
   };
   auto integral = [&]() -> int64_t {
+    if (v.is(Value::Kind::Number)) {
+      throw CodedError("ERR_OUT_OF_RANGE", "mallctl " + name + " takes a whole number", CodedError::Kind::Range);
+    }
     if (!v.is(Value::Kind::Int64)) throw wrong("a number");
     return v.int64;
   };

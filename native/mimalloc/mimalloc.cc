@@ -23,6 +23,12 @@ namespace {
 
 using OutputFn = void (*)(const char*, void*);
 
+// A trim's delay option index at or past this is never passed to mi_option_set (TypeScript
+// passes only the decommit delay's index, or -1); mimalloc 2.0's table has about 30 options.
+constexpr int kOptionSlots = 64;
+// The longest wait for other threads' collects a raw call can ask for (TypeScript allows 10 min).
+constexpr double kMaxWaitMs = 3'600'000;
+
 struct MimallocApi {
   int (*version)() = nullptr;
   void (*processInfo)(size_t*, size_t*, size_t*, size_t*, size_t*, size_t*, size_t*, size_t*) = nullptr;
@@ -257,12 +263,15 @@ class Mimalloc final : public Backend {
     std::shared_ptr<std::atomic<bool>> self;
     if (call.onJsThread && call.state) self = static_cast<MimallocState&>(*call.state).trimming;
     if (self) self->store(true);
-    // Both were checked in TypeScript (mimalloc.ts); what remains keeps a missing argument (NaN)
-    // from reaching a cast or a wait.
+    // Both were checked in TypeScript (src/allocators/mimalloc/); what remains keeps a missing
+    // (NaN), infinite or huge argument from reaching a cast or a wait (a double beyond int64
+    // nanoseconds is undefined behaviour there), and an index past mimalloc's option table
+    // from its setter.
     double timeoutMs = call.Arg(TrimArg::timeoutMs);
     if (!(timeoutMs >= 0)) timeoutMs = 0;
+    if (timeoutMs > kMaxWaitMs) timeoutMs = kMaxWaitMs;
     double delay = call.Arg(TrimArg::delayOption);
-    const int delayOption = delay >= 0 && delay <= INT_MAX ? static_cast<int>(delay) : -1;
+    const int delayOption = delay >= 0 && delay < kOptionSlots ? static_cast<int>(delay) : -1;
     HoldDelay(delayOption);
     int threads = 0, unreachable = 0, selfCollecting = 0;
     auto round = std::make_shared<Round>();

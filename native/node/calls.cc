@@ -136,17 +136,21 @@ Call MakeCall(const Napi::CallbackInfo& info, size_t index, bool onJsThread) {
 
 Napi::Value SampleSyncJs(const Napi::CallbackInfo& info) {
   const size_t index = BackendArg(info);
-  Call call = MakeCall(info, index, true);
-  return SampleToJs(info.Env(), TakeSample(*Backends()[index], call, false), info.Length() > 2 ? info[2] : info.Env().Undefined());
+  return Guarded(info.Env(), [&] {
+    Call call = MakeCall(info, index, true);
+    return SampleToJs(info.Env(), TakeSample(*Backends()[index], call, false), info.Length() > 2 ? info[2] : info.Env().Undefined());
+  });
 }
 
 Napi::Value SampleAsyncJs(const Napi::CallbackInfo& info) {
   const size_t index = BackendArg(info);
   const Backend* backend = Backends()[index];
-  Call call = MakeCall(info, index, false);
-  return PromiseWorker<SampleResult>::Run(
-      info.Env(), "allocatorStats.sample", [backend, call] { return TakeSample(*backend, call, true); },
-      [](Napi::Env env, SampleResult& r) { return SampleToJs(env, r); });
+  return Guarded(info.Env(), [&] {
+    Call call = MakeCall(info, index, false);
+    return PromiseWorker<SampleResult>::Run(
+        info.Env(), "allocatorStats.sample", [backend, call] { return TakeSample(*backend, call, true); },
+        [](Napi::Env env, SampleResult& r) { return SampleToJs(env, r); });
+  });
 }
 
 Napi::Value TrimSyncJs(const Napi::CallbackInfo& info) {

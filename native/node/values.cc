@@ -41,73 +41,77 @@ constexpr double kTwo63 = 9223372036854775808.0;
 
 bool WholeInt64(double d) { return std::isfinite(d) && std::floor(d) == d && d >= -kTwo63 && d < kTwo63; }
 
-// What a value of unknown kind is; nullptr-free: false when it is none of the kinds allowed.
-bool AnyFromJs(const Napi::Value& js, Value& out) {
-  if (js.IsUndefined()) return out = Value(), true;
-  if (js.IsNull()) return out = Value::Null(), true;
-  if (js.IsBoolean()) return out = Value::Bool(js.As<Napi::Boolean>().Value()), true;
-  if (js.IsString()) return out = Value::String(js.As<Napi::String>().Utf8Value()), true;
+// Whether an argument fits its parameter; what is wrong when it does not.
+enum class Fit { Ok, Type, Range };
+
+// What a value of unknown kind is: Type when it is none of the kinds allowed.
+Fit AnyFromJs(const Napi::Value& js, Value& out) {
+  if (js.IsUndefined()) return out = Value(), Fit::Ok;
+  if (js.IsNull()) return out = Value::Null(), Fit::Ok;
+  if (js.IsBoolean()) return out = Value::Bool(js.As<Napi::Boolean>().Value()), Fit::Ok;
+  if (js.IsString()) return out = Value::String(js.As<Napi::String>().Utf8Value()), Fit::Ok;
   if (js.IsNumber()) {
     double d = js.As<Napi::Number>().DoubleValue();
     out = WholeInt64(d) ? Value::Int64(static_cast<int64_t>(d)) : Value::Number(d);
-    return true;
+    return Fit::Ok;
   }
   if (js.IsBigInt()) {
     bool lossless = false;
     uint64_t u = js.As<Napi::BigInt>().Uint64Value(&lossless);
     out = Value::BigInt(u);
-    return lossless;
+    return lossless ? Fit::Ok : Fit::Range;
   }
-  return false;
+  return Fit::Type;
 }
 
-bool ParamFromJs(const Napi::CallbackInfo& info, size_t i, const Param& param, Value& out) {
+Fit ParamFromJs(const Napi::CallbackInfo& info, size_t i, const Param& param, Value& out) {
   const bool present = i < info.Length();
   const Napi::Value js = present ? info[i] : info.Env().Undefined();
   switch (param.kind) {
     case Param::Kind::String:
-      if (!js.IsString()) return false;
+      if (!js.IsString()) return Fit::Type;
       out = Value::String(js.As<Napi::String>().Utf8Value());
-      return true;
+      return Fit::Ok;
     case Param::Kind::Strings: {
-      if (!js.IsArray()) return false;
+      if (!js.IsArray()) return Fit::Type;
       Napi::Array array = js.As<Napi::Array>();
       out = Value::Array();
       out.items.reserve(array.Length());
       for (uint32_t k = 0; k < array.Length(); k++) {
         Napi::Value item = array.Get(k);
         if (!item.IsString()) {
-          throw JsError(info.Env(), "ERR_INVALID_ARG_TYPE", param.elementMessage != nullptr ? param.elementMessage : param.message);
+          throw JsError(info.Env(), "ERR_INVALID_ARG_TYPE", param.elementMessage != nullptr ? param.elementMessage : param.message,
+                        CodedError::Kind::Type);
         }
         out.items.push_back(Value::String(item.As<Napi::String>().Utf8Value()));
       }
-      return true;
+      return Fit::Ok;
     }
     case Param::Kind::Int32:
     case Param::Kind::Int64: {
-      if (!js.IsNumber()) return false;
+      if (!js.IsNumber()) return Fit::Type;
       Napi::Number n = js.As<Napi::Number>();
       out = Value::Int64(param.kind == Param::Kind::Int32 ? n.Int32Value() : n.Int64Value());
-      return true;
+      return Fit::Ok;
     }
     case Param::Kind::Integer: {
-      if (!js.IsNumber()) return false;
+      if (!js.IsNumber()) return Fit::Type;
       double d = js.As<Napi::Number>().DoubleValue();
-      if (!WholeInt64(d)) return false;
+      if (!WholeInt64(d)) return Fit::Range;
       out = Value::Int64(static_cast<int64_t>(d));
-      return true;
+      return Fit::Ok;
     }
     case Param::Kind::OptionalFinite: {
-      if (!js.IsNumber()) return out = Value(), true;
+      if (!js.IsNumber()) return out = Value(), Fit::Ok;
       double d = js.As<Napi::Number>().DoubleValue();
-      if (!std::isfinite(d)) return false;
+      if (!std::isfinite(d)) return Fit::Range;
       out = Value::Number(d);
-      return true;
+      return Fit::Ok;
     }
     case Param::Kind::Any:
       return AnyFromJs(js, out);
   }
-  return false;
+  return Fit::Type;
 }
 
 }  // namespace
@@ -115,7 +119,11 @@ bool ParamFromJs(const Napi::CallbackInfo& info, size_t i, const Param& param, V
 std::vector<Value> ArgsFromJs(const Napi::CallbackInfo& info, const std::vector<Param>& params) {
   std::vector<Value> args(params.size());
   for (size_t i = 0; i < params.size(); i++) {
-    if (!ParamFromJs(info, i, params[i], args[i])) throw JsError(info.Env(), "ERR_INVALID_ARG_TYPE", params[i].message);
+    switch (ParamFromJs(info, i, params[i], args[i])) {
+      case Fit::Ok: break;
+      case Fit::Type: throw JsError(info.Env(), "ERR_INVALID_ARG_TYPE", params[i].message, CodedError::Kind::Type);
+      case Fit::Range: throw JsError(info.Env(), "ERR_OUT_OF_RANGE", params[i].message, CodedError::Kind::Range);
+    }
   }
   return args;
 }

@@ -146,3 +146,61 @@ describe('under jemalloc, mallctl values are checked against the type of the nam
     expect(value.calls).toBe(0);
   });
 });
+
+// The addon's own guards, reached only by calling it directly (the checks above stop every public
+// call first): a value of the wrong type is a TypeError ERR_INVALID_ARG_TYPE, a number or bigint
+// its type cannot hold a RangeError ERR_OUT_OF_RANGE, and neither reaches the allocator.
+describe('the addon, called directly, refuses what a cast could not hold', () => {
+  const rawCall = `const b = require(require('node:path').join(require('node:path').dirname(LIB), 'core', 'binding')).addon();
+       const err = (f) => { try { f(); return 'no error'; } catch (e) { return e.name + ' ' + e.code; } };`;
+
+  const jemallocLib = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
+  testIf(jemallocLib !== null, 'libjemalloc.so.2 not installed (apt-get install libjemalloc2)')('jemallocWrite', async () => {
+    const { value } = await runChild<Record<string, string>>(
+      `${rawCall}
+       report({
+         fraction: err(() => b.jemallocWrite('arenas.dirty_decay_ms', 'ssize_t', 0.5)),
+         notANumber: err(() => b.jemallocWrite('arenas.dirty_decay_ms', 'ssize_t', 'x')),
+         bigintAbove64Bits: err(() => b.jemallocWrite('prof.interval', 'uint64_t', 2n ** 64n)),
+         negativeBigint: err(() => b.jemallocWrite('prof.interval', 'uint64_t', -1n)),
+         object: err(() => b.jemallocWrite('arenas.dirty_decay_ms', 'ssize_t', {})),
+       });`,
+      { preload: jemallocLib! },
+    );
+    expect(value).toEqual({
+      fraction: 'RangeError ERR_OUT_OF_RANGE',
+      notANumber: 'TypeError ERR_INVALID_ARG_TYPE',
+      bigintAbove64Bits: 'RangeError ERR_OUT_OF_RANGE',
+      negativeBigint: 'RangeError ERR_OUT_OF_RANGE',
+      object: 'TypeError ERR_INVALID_ARG_TYPE',
+    });
+  });
+
+  const tcmallocLib = findLibrary(ALLOCATOR_LIBRARIES.tcmalloc);
+  testIf(tcmallocLib !== null, 'libtcmalloc_minimal.so.4 not installed (apt-get install libtcmalloc-minimal4)')(
+    'tcmallocSetProperty and tcmallocReleaseRate',
+    async () => {
+      const { value } = await runChild<Record<string, string>>(
+        `${rawCall}
+         const before = b.tcmallocReleaseRate();
+         report({
+           fraction: err(() => b.tcmallocSetProperty('tcmalloc.max_total_thread_cache_bytes', 1.5)),
+           nameNotAString: err(() => b.tcmallocSetProperty(1, 1)),
+           valueNotANumber: err(() => b.tcmallocSetProperty('tcmalloc.max_total_thread_cache_bytes', '1')),
+           rateNaN: err(() => b.tcmallocReleaseRate(NaN)),
+           rateInfinite: err(() => b.tcmallocReleaseRate(Infinity)),
+           unchanged: String(b.tcmallocReleaseRate() === before),
+         });`,
+        { preload: tcmallocLib! },
+      );
+      expect(value).toEqual({
+        fraction: 'RangeError ERR_OUT_OF_RANGE',
+        nameNotAString: 'TypeError ERR_INVALID_ARG_TYPE',
+        valueNotANumber: 'TypeError ERR_INVALID_ARG_TYPE',
+        rateNaN: 'RangeError ERR_OUT_OF_RANGE',
+        rateInfinite: 'RangeError ERR_OUT_OF_RANGE',
+        unchanged: 'true',
+      });
+    },
+  );
+});
