@@ -25,8 +25,9 @@ class Environment {
   virtual ~Environment() = default;
   // Null when the environment cannot make one (it is being torn down).
   virtual std::shared_ptr<ThreadTasks> NewThreadTasks(const char* resource) = 0;
-  // Runs `hook` on the environment's thread when it is torn down.
-  virtual void OnTeardown(std::function<void()> hook) = 0;
+  // Runs `hook` on the environment's thread when it is torn down; false (and `hook` dropped)
+  // when the environment cannot promise that.
+  virtual bool OnTeardown(std::function<void()> hook) = 0;
 };
 
 }  // namespace allocstats

@@ -177,14 +177,18 @@ void Unregister(MimallocState& state) {
 void Register(Environment& env, const std::shared_ptr<MimallocState>& state) {
   std::shared_ptr<ThreadTasks> tasks = env.NewThreadTasks("allocatorStats.mimallocCollect");
   if (!tasks) return;
-  Registry& r = TheRegistry();
-  {
-    std::lock_guard<std::mutex> lock(r.mutex);
-    state->id = r.nextId++;
-    state->tasks = tasks;
-    r.entries.push_back({state->id, tasks, state->trimming, state->inbox});
+  // The hook first: an entry nobody would remove at teardown would be posted to after its
+  // thread-safe function is gone. Both run on this thread, so the hook cannot run before the
+  // entry is in.
+  if (!env.OnTeardown([state] { Unregister(*state); })) {
+    tasks->Close();
+    return;
   }
-  env.OnTeardown([state] { Unregister(*state); });
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  state->id = r.nextId++;
+  state->tasks = tasks;
+  r.entries.push_back({state->id, tasks, state->trimming, state->inbox});
 }
 
 #define SAMPLE_FIELDS(X)                                                                                    \

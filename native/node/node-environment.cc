@@ -21,6 +21,8 @@ void RunTask(napi_env, napi_value, void*, void* data) {
 class TsfnTasks final : public ThreadTasks {
  public:
   explicit TsfnTasks(napi_threadsafe_function tsfn) : tsfn_(tsfn) {}
+  // The last owner gone without Close(): the function is released all the same.
+  ~TsfnTasks() override { Close(); }
 
   bool Post(Task task) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -65,9 +67,11 @@ std::shared_ptr<ThreadTasks> NodeEnvironment::NewThreadTasks(const char* resourc
   return std::make_shared<TsfnTasks>(tsfn);
 }
 
-void NodeEnvironment::OnTeardown(std::function<void()> hook) {
+bool NodeEnvironment::OnTeardown(std::function<void()> hook) {
   auto* data = new Task(std::move(hook));
-  if (napi_add_env_cleanup_hook(env_, RunHook, data) != napi_ok) delete data;
+  if (napi_add_env_cleanup_hook(env_, RunHook, data) == napi_ok) return true;
+  delete data;
+  return false;
 }
 
 }  // namespace allocstats

@@ -12,7 +12,7 @@ class NodeEnvironment final : public Environment {
  public:
   explicit NodeEnvironment(Napi::Env env) : env_(env) {}
   std::shared_ptr<ThreadTasks> NewThreadTasks(const char* resource) override;
-  void OnTeardown(std::function<void()> hook) override;
+  bool OnTeardown(std::function<void()> hook) override;
 
  private:
   Napi::Env env_;

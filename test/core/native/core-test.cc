@@ -21,7 +21,7 @@ namespace {
 class PlainEnvironment final : public Environment {
  public:
   std::shared_ptr<ThreadTasks> NewThreadTasks(const char*) override { return nullptr; }
-  void OnTeardown(std::function<void()>) override {}
+  bool OnTeardown(std::function<void()>) override { return false; }
 };
 
 std::string Quote(const std::string& s) {
