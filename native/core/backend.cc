@@ -61,10 +61,12 @@ SampleResult TakeSample(const Backend& backend, const Call& call, bool full) {
   return r;
 }
 
+void ThrowNotServing(const char* name) {
+  throw CodedError("ERR_ALLOCATOR_UNSUPPORTED", std::string(name) + " does not serve malloc() in this process");
+}
+
 void RequireTrim(const Backend& backend) {
-  if (!backend.CanTrim()) {
-    throw CodedError("ERR_ALLOCATOR_UNSUPPORTED", std::string(backend.Name()) + " does not serve malloc() in this process");
-  }
+  if (!backend.CanTrim()) ThrowNotServing(backend.Name());
 }
 
 // RSS from the OS right before and after the allocator's own call.

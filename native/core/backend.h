@@ -58,6 +58,7 @@ class Backend {
   // held and, for an async trim, while the JS thread keeps allocating.
   virtual WireNames Wire() const = 0;
 
+  // One per environment that loads the backend; `env` is valid during this call only.
   virtual std::shared_ptr<BackendState> NewState(Environment& env) const { return nullptr; }
 
   // Fill `out` (sized to the sample's fields; every value starts unknown). Any thread.
@@ -125,6 +126,8 @@ struct TrimResult {
 // `full`: /proc/self/status (every process field) rather than statm (rss and rssAnon, at a
 // seventh of the cost): the JS thread reads statm, the threadpool can afford status.
 SampleResult TakeSample(const Backend& backend, const Call& call, bool full);
+// ERR_ALLOCATOR_UNSUPPORTED: the allocator `name` has nothing to call in this process.
+[[noreturn]] void ThrowNotServing(const char* name);
 // The measured trim. Throws ERR_ALLOCATOR_UNSUPPORTED when the backend has nothing to call.
 void RequireTrim(const Backend& backend);
 TrimResult TakeTrim(const Backend& backend, const Call& call);

@@ -3,8 +3,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 
-#include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -250,9 +248,7 @@ class Jemalloc final : public Backend {
 };
 
 void RequireJemalloc() {
-  if (Api().mallctl == nullptr) {
-    throw CodedError("ERR_ALLOCATOR_UNSUPPORTED", "jemalloc does not serve malloc() in this process");
-  }
+  if (Api().mallctl == nullptr) ThrowNotServing("jemalloc");
 }
 
 enum class CtlType { Bool, Unsigned, SizeT, SsizeT, Uint64, String, Void };

@@ -2,9 +2,8 @@
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <chrono>
-#include <climits>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -339,7 +338,7 @@ class Mimalloc final : public Backend {
 };
 
 void RequireMimalloc() {
-  if (!Serving()) throw CodedError("ERR_ALLOCATOR_UNSUPPORTED", "mimalloc does not serve malloc() in this process");
+  if (!Serving()) ThrowNotServing("mimalloc");
 }
 
 Value Info(const ExtraCall&) {

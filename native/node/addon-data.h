@@ -8,14 +8,11 @@
 
 #include "core/backend.h"
 #include "core/procfs.h"
-#include "node/node-environment.h"
 
 namespace allocstats {
 
 struct AddonData {
-  explicit AddonData(Napi::Env env) : environment(env) {}
   std::shared_ptr<ProcFiles> files = std::make_shared<ProcFiles>();
-  NodeEnvironment environment;
   // One per entry of the backend table (null for a backend without state). shared_ptr:
   // threadpool work keeps a state alive even if its environment is torn down meanwhile.
   std::vector<std::shared_ptr<BackendState>> states;

@@ -5,18 +5,21 @@
 
 #include "core/backend.h"
 #include "node/addon-data.h"
+#include "node/node-environment.h"
 
 namespace allocstats {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Freed by node-addon-api's instance-data finalizer when the environment is torn down.
-  auto* data = new AddonData(env);
+  auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
   InitProcessCalls(env, exports);
+  // Backends use it while they make their state (thread-safe functions, cleanup hooks), not after.
+  NodeEnvironment environment(env);
   const auto& table = Backends();
   data->states.resize(table.size());
   for (size_t i = 0; i < table.size(); i++) {
-    data->states[i] = table[i]->NewState(data->environment);
+    data->states[i] = table[i]->NewState(environment);
     InitExtras(env, exports, *table[i], i);
   }
   InitSampleTrim(env, exports);

@@ -1,8 +1,6 @@
 // gperftools tcmalloc through its C API (MallocExtension_*), resolved with dlsym; never linked.
 #include <dlfcn.h>
 
-#include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -218,12 +216,10 @@ Value Properties(const ExtraCall& call) {
 }
 
 void RequireTcmalloc() {
-  if (Api().getNumeric == nullptr || Api().releaseFreeMemory == nullptr) {
-    throw CodedError("ERR_ALLOCATOR_UNSUPPORTED", "tcmalloc does not serve malloc() in this process");
-  }
+  if (Api().getNumeric == nullptr || Api().releaseFreeMemory == nullptr) ThrowNotServing("tcmalloc");
 }
 
-// The value's range was checked in TypeScript (tcmalloc.ts).
+// The value's range was checked in TypeScript (src/allocators/tcmalloc/index.ts).
 Value SetProperty(const ExtraCall& call) {
   if (Api().setNumeric == nullptr) return Value::Bool(false);
   return Value::Bool(Api().setNumeric(call.args[0].text.c_str(), static_cast<size_t>(call.args[1].int64)) != 0);
@@ -231,7 +227,7 @@ Value SetProperty(const ExtraCall& call) {
 
 // Returns the rate in effect (after setting it when a number is given), or null if this
 // tcmalloc does not export the release-rate functions. The rate's range was checked in
-// TypeScript (tcmalloc.ts).
+// TypeScript (src/allocators/tcmalloc/index.ts).
 Value ReleaseRate(const ExtraCall& call) {
   const TcmallocApi& api = Api();
   if (api.getReleaseRate == nullptr || api.setReleaseRate == nullptr) return Value::Null();
