@@ -1,10 +1,10 @@
 // The jemalloc namespace: mallctl by name, purge/decay, background threads.
 import { addon, type MallctlValue } from '../../core/binding';
 import type { RawValue } from '../../core/types';
-import { optionalBoolean } from '../../core/validate';
+import { integer, optionalBoolean } from '../../core/validate';
 import type { TrimResult } from '../../types';
 import { requireAllocator } from '../identity';
-import { configOf, integerSetting } from '../namespace';
+import { configOf } from '../namespace';
 import { trimUnder } from '../trims';
 import { jemallocSettings } from './backend';
 import { mallctlRead, mallctlType, mallctlWrite } from './mallctl';
@@ -38,9 +38,9 @@ export function purge(): Promise<TrimResult> {
   return trimUnder(() => requireJemalloc('jemalloc.purge()'));
 }
 
-/** Returns only what the decay curves allow now (arena.4096.decay), measured and counted like trim(). */
 const DECAY = Object.freeze({ pad: 0, decay: true });
 
+/** Returns only what the decay curves allow now (arena.4096.decay), measured and counted like trim(). */
 export function decay(): Promise<TrimResult> {
   return trimUnder(() => requireJemalloc('jemalloc.decay()'), () => DECAY);
 }
@@ -56,12 +56,14 @@ export function backgroundThread(on?: boolean): boolean {
   return addon().jemallocRead('background_thread', 'bool') as boolean;
 }
 
-const epoch = integerSetting(jemallocSettings, 'epochIntervalMs', 'ms', 0, 3_600_000);
-
 /** Stats refresh (epoch) at most every `ms` milliseconds; 0 refreshes on every sample. Default 100. */
-export const setEpochInterval: (ms: number) => void = epoch.set;
+export function setEpochInterval(ms: number): void {
+  jemallocSettings.epochIntervalMs = integer(ms, 'ms', 0, 3_600_000);
+}
 
-export const epochInterval: () => number = epoch.get;
+export function epochInterval(): number {
+  return jemallocSettings.epochIntervalMs;
+}
 
 /** opt.* and the runtime settings in effect. */
 export function config(): Record<string, RawValue> {

@@ -5,7 +5,7 @@ import type { RawValue } from '../../core/types';
 import { integer } from '../../core/validate';
 import type { TrimResult } from '../../types';
 import { requireAllocator } from '../identity';
-import { configOf, integerSetting } from '../namespace';
+import { configOf } from '../namespace';
 import { backendOf } from '../registry';
 import { trimUnder } from '../trims';
 import { mimallocSettings } from './backend';
@@ -62,12 +62,14 @@ export function collect(): Promise<TrimResult> {
   return trimUnder(() => requireMimalloc('mimalloc.collect()'));
 }
 
-const timeout = integerSetting(mimallocSettings, 'collectTimeoutMs', 'ms', 0, 600_000);
-
 /** How long a trim waits for other JS threads to collect (default 2000 ms). */
-export const setCollectTimeout: (ms: number) => void = timeout.set;
+export function setCollectTimeout(ms: number): void {
+  mimallocSettings.collectTimeoutMs = integer(ms, 'ms', 0, 600_000);
+}
 
-export const collectTimeout: () => number = timeout.get;
+export function collectTimeout(): number {
+  return mimallocSettings.collectTimeoutMs;
+}
 
 export function config(): Record<string, RawValue> {
   return configOf('mimalloc');
