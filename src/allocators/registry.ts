@@ -203,7 +203,7 @@ export function allocatorEnv(env: NodeJS.ProcessEnv): Record<string, string | nu
   const out: Record<string, string | null> = {};
   for (const n of ALLOCATOR_ENV_NAMES) out[n] = env[n] ?? null;
   for (const [k, v] of Object.entries(env)) {
-    if (ENV_PREFIXES.some((p) => k.startsWith(p)) && v !== undefined) out[k] = v;
+    if (v !== undefined && !(k in out) && isAllocatorVariable(k)) out[k] = v;
   }
   return out;
 }

@@ -80,9 +80,11 @@ describe('the allocator registry', () => {
     expect(isAllocatorVariable('MIMALLOC_PURGE_DELAY')).toBe(true);
     expect(isAllocatorVariable('PATH')).toBe(false);
     expect(isAllocatorVariable('TCMALLOC_')).toBe(false);
-    const env = allocatorEnv({ PATH: '/bin', MALLOC_CONF: 'x', MIMALLOC_VERBOSE: '1' });
+    const env = allocatorEnv({ PATH: '/bin', MALLOC_CONF: 'x', MIMALLOC_VERBOSE: '1', TCMALLOC_: 'y' });
     expect(env).toMatchObject({ MALLOC_CONF: 'x', MIMALLOC_VERBOSE: '1', LD_PRELOAD: null });
     expect(env).not.toHaveProperty('PATH');
+    // The endpoint reports what the CLI counts: a bare prefix is no variable for either.
+    expect(env).not.toHaveProperty('TCMALLOC_');
     // No module of src/ names an allocator variable outside the registry, its advice and the doctor's rules.
     const quoted = /'((?:MALLOC|TCMALLOC|MIMALLOC|GLIBC|JE|_RJEM)_[A-Z_]*)'/g;
     const outside: string[] = [];
@@ -97,6 +99,16 @@ describe('the allocator registry', () => {
     };
     walk(path.join(ROOT, 'src'));
     expect(outside).toEqual([]);
+  });
+
+  test('docs/cli.md lists the allocator variables run keeps and compare drops, exactly', () => {
+    const page = fs.readFileSync(path.join(ROOT, 'docs', 'cli.md'), 'utf8');
+    const start = page.indexOf('<a id="allocator-variables"></a>');
+    expect(start).toBeGreaterThan(0);
+    const paragraph = page.slice(start, page.indexOf('\n\n', start));
+    const listed = [...paragraph.matchAll(/`([A-Z_]+?)(…?)`/g)].map((m) => m[1] + (m[2] ? '*' : ''));
+    const prefixes = ALLOCATORS.flatMap((a) => a.env.prefixes).map((p) => `${p}*`);
+    expect([...listed].sort()).toEqual([...ALLOCATOR_ENV_NAMES, ...prefixes].sort());
   });
 
   test.each(ALLOCATORS.map((a) => [a.name, a] as const))('%s: its folder holds its backend, and the API exports its namespace', (name) => {
