@@ -26,13 +26,12 @@ import { glibcBackend } from './glibc/backend';
 import { JEMALLOC_TUNED, jemallocRetentionAdvice } from './jemalloc/advice';
 import { jemallocBackend } from './jemalloc/backend';
 import { mimallocRetentionAdvice } from './mimalloc/advice';
-import { installMimallocExitHook, mimallocBackend, mimallocVersionText } from './mimalloc/backend';
+import { installMimallocExitHook, mimallocBackend } from './mimalloc/backend';
+import { mimallocVersionText } from './mimalloc/numbers';
 import { noneBackend } from './none';
 import { tcmallocRetentionAdvice } from './tcmalloc/advice';
 import { tcmallocBackend } from './tcmalloc/backend';
 import type { Backend, RetentionInput, TunedCandidate } from './types';
-
-export { mimallocVersionText };
 
 /** Environment variables that change how an allocator behaves. */
 export interface AllocatorEnv {

@@ -20,7 +20,10 @@ interface Package {
   procstatus: typeof import('./procstatus');
 }
 
-/** Requires the package's modules (the addon among them); throws what loading the addon threw. */
+/**
+ * Requires the package's modules, which load nothing native: the addon loads at the first
+ * detectAllocator(), which start() calls in the same try and reports what it threw.
+ */
 function loadPackage(): Package {
   /* eslint-disable @typescript-eslint/no-require-imports */
   return {

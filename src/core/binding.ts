@@ -1,5 +1,6 @@
-// The only module that loads the compiled addon, on first use: importing the package, the
-// registry or the CLI loads nothing native. Everything native is typed here.
+// The only module that loads the compiled addon, on first use: importing any module of the
+// package but its entry point (src/index.ts loads it, as docs/api.md says) loads nothing native.
+// Everything native is typed here.
 import fs from 'node:fs';
 import path from 'node:path';
 import { withCode } from './errors';

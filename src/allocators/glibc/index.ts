@@ -8,6 +8,7 @@ import { Layout } from '../../core/wire';
 import type { NativeMallinfo } from '../../core/binding';
 import type { TrimOptions, TrimResult } from '../../types';
 import { mallocInfoFromRows, type MallocInfo } from './mallocinfo';
+import { MALLINFO_FIELDS } from './numbers';
 
 export type { MallocInfo, MallocInfoArena, MallocInfoBucket } from './mallocinfo';
 export type Mallinfo = NativeMallinfo;
@@ -45,7 +46,7 @@ export const MALLOPT_RANGES: Record<MalloptParam, { min: number; max: number; un
 
 const requireGlibc = (what: string): void => requireAllocator('glibc', what, 'glibc malloc');
 
-const MALLINFO = ['source', 'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'] as const;
+const MALLINFO = ['source', ...MALLINFO_FIELDS] as const;
 let mallinfoLayout: Layout<(typeof MALLINFO)[number]> | undefined;
 
 function decodeMallinfo(v: Float64Array | null): Mallinfo {

@@ -17,8 +17,6 @@ import {
   TRIM_FIELDS,
 } from './numbers';
 
-export { mimallocVersionText } from './numbers';
-
 /** Settings of this thread's mimalloc backend (mimalloc.setCollectTimeout()). */
 export const mimallocSettings = { collectTimeoutMs: DEFAULT_COLLECT_TIMEOUT_MS };
 

@@ -85,6 +85,7 @@ interface MimallocSample {
   costNs: number;
 }
 
+/** mi_process_info() as the sample read it, or null when mimalloc does not serve malloc. */
 export function processInfoOf(f: { readonly [K in Field]: number | null }): NativeMimallocProcessInfo | null {
   if (f.processInfo !== 1) return null;
   const info = {} as Record<(typeof PROCESS_INFO)[number], number>;
@@ -99,7 +100,7 @@ export const fromNative = (n: NativeSample<Field>): MimallocSample => ({
   costNs: n.costNs,
 });
 
-/** mi_process_info() now, or null when mimalloc does not serve malloc. */
+/** The unified numbers from one sample's process info (resident and committed memory only). */
 function mimallocNumbers(s: MimallocSample): AllocatorNumbers {
   const notes: string[] = [];
   const pi = s.processInfo;

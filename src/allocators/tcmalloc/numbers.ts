@@ -38,11 +38,6 @@ export type Property = (typeof TCMALLOC_PROPERTIES)[number];
  */
 const SOURCES = ['MallocExtension_GetNumericProperty', 'MallocExtension_GetStats'] as const;
 
-/**
- * The unified numbers from a record of numeric properties by name (null: this tcmalloc lacks
- * one). `raw` is the decoded record itself, fresh for each sample: it becomes the sample's raw
- * figures as it is, with no copy.
- */
 /** Resident (no less than allocated) less allocated; null when tcmalloc does not report both. */
 function heldBackOf(p: Readonly<Record<Property, number | null>>): number | null {
   const allocated = p['generic.current_allocated_bytes'];
@@ -50,6 +45,11 @@ function heldBackOf(p: Readonly<Record<Property, number | null>>): number | null
   return allocated !== null && resident !== null ? Math.max(resident, allocated) - allocated : null;
 }
 
+/**
+ * The unified numbers from a record of numeric properties by name (null: this tcmalloc lacks
+ * one). `raw` is the decoded record itself, fresh for each sample: it becomes the sample's raw
+ * figures as it is, with no copy.
+ */
 function tcmallocNumbers(serving: boolean, raw: Record<string, RawValue>): AllocatorNumbers {
   const notes: string[] = [];
   if (!serving) {
@@ -59,12 +59,13 @@ function tcmallocNumbers(serving: boolean, raw: Record<string, RawValue>): Alloc
   const p = raw as Readonly<Record<Property, number | null>>;
   const allocated = p['generic.current_allocated_bytes'];
   let resident = p['generic.total_physical_bytes'];
-  const heldBack = heldBackOf(p);
+  let heldBack: number | null = null;
   if (allocated !== null && resident !== null) {
     if (resident < allocated) {
       notes.push(`total_physical_bytes is below current_allocated_bytes by ${allocated - resident} bytes; resident is shown as allocated`);
       resident = allocated;
     }
+    heldBack = resident - allocated;
   } else {
     notes.push('this tcmalloc does not report generic.current_allocated_bytes or generic.total_physical_bytes');
   }
