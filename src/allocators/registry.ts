@@ -20,7 +20,7 @@
 //   test/allocators/<name>/      its tests under the real library, preloaded (<name>.test.ts)
 // plus, when it has extra native functions, their types in src/core/binding.ts.
 import { addon } from '../core/binding';
-import type { NativeRef } from '../core/wire';
+import { checkNativeRef, type NativeRef } from '../core/wire';
 import { GLIBC_TUNED, glibcRetentionAdvice } from './glibc/advice';
 import { glibcBackend } from './glibc/backend';
 import { JEMALLOC_TUNED, jemallocRetentionAdvice } from './jemalloc/advice';
@@ -238,5 +238,7 @@ export function backendOf<N extends BackendName>(name: N): BackendOf<N> {
  */
 export function loadPackage(): void {
   addon();
+  // An addon from another build fails here, not at the first sample under one allocator.
+  for (const row of ALLOCATORS) checkNativeRef(row.native);
   for (const row of ROWS) row.whenLoaded?.();
 }

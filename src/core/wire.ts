@@ -1,6 +1,7 @@
 // The wire format: records of numbers whose fields the addon names (binding.wire), decoded by
 // those names. A native backend is the addon's backend table entry seen through its names.
 import { addon, type NativeProcessMemory } from './binding';
+import { withCode } from './errors';
 
 /** A record decoded by name: every field the reader expects, unknown as null. */
 export type Fields<N extends string> = { readonly [K in N]: number | null };
@@ -12,6 +13,19 @@ export interface NativeRef {
 }
 
 const known = (v: number): number | null => (Number.isNaN(v) ? null : v);
+
+/** ERR_ADDON_LOAD: the addon loaded, but it is not the one lib/ was built with. */
+function otherBuild(what: string): Error {
+  return withCode(
+    new Error(`${what}: the addon and lib/ are from different builds (run npm rebuild allocator-stats)`),
+    'ERR_ADDON_LOAD',
+  );
+}
+
+/** Throws ERR_ADDON_LOAD unless the addon has the backend `ref` names at its index. */
+export function checkNativeRef(ref: NativeRef): void {
+  if (addon().wire.backends[ref.index]?.name !== ref.name) throw otherBuild(`the addon has no ${ref.name} backend at index ${ref.index}`);
+}
 
 /**
  * Reads records by field name. `expected` lists the names a reader uses; each must be among
@@ -28,7 +42,7 @@ export class Layout<N extends string> {
     this.names = expected;
     this.indices = expected.map((name) => {
       const i = exported.indexOf(name);
-      if (i < 0) throw new Error(`the native ${record} record has no field ${name}: the addon and lib/ are from different builds`);
+      if (i < 0) throw otherBuild(`the native ${record} record has no field ${name}`);
       return i;
     });
     this.decode = this.compile();
@@ -127,11 +141,9 @@ export function nativeBackend<S extends string, SA extends string, G extends str
   ref: NativeRef,
   shape: BackendShape<S, SA, G, T, TA>,
 ): NativeBackend<S, SA, G, T, TA> {
+  checkNativeRef(ref);
   const binding = addon();
   const { index, name } = ref;
-  if (binding.wire.backends[index]?.name !== name) {
-    throw new Error(`the addon has no ${name} backend at index ${index}: the addon and lib/ are from different builds`);
-  }
   const wire = binding.wire.backends[index];
   const { sample: commonSample, trim: commonTrim } = commonLayouts();
   const sample = new Layout(`${name} sample`, wire.sample, shape.sample);

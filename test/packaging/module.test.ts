@@ -55,4 +55,23 @@ describe('entry points', () => {
     expect(v.extra).toEqual([]);
     expect(v.cjs).toBeGreaterThan(EXPECTED_EXPORTS.length);
   });
+
+  test('an addon from another build than lib/ fails require() with ERR_ADDON_LOAD, not a later sample', () => {
+    // The addon as another build would have it: its tcmalloc backend under another name.
+    const out = node([
+      '-e',
+      `const { addon } = require('./lib/core/binding');
+       const row = addon().wire.backends.find((b) => b.name === 'tcmalloc');
+       row.name = 'other';
+       try {
+         require('./lib');
+         console.log(JSON.stringify({ loaded: true }));
+       } catch (e) {
+         console.log(JSON.stringify({ code: e.code, message: e.message }));
+       }`,
+    ]);
+    const v = JSON.parse(out);
+    expect(v.code).toBe('ERR_ADDON_LOAD');
+    expect(v.message).toMatch(/no tcmalloc backend at index \d+: the addon and lib\/ are from different builds/);
+  });
 });
