@@ -123,9 +123,11 @@ export interface NativeBinding {
 }
 
 // node-gyp-build picks build/Release (a build from source) first, then the prebuild in
-// prebuilds/<platform>-<arch>/ whose tags (libc, Node-API) match this process.
+// prebuilds/<platform>-<arch>/ whose tags (libc, Node-API) match this process. Required with
+// the addon, not with this module: importing a module of the package stays cheap.
+type NodeGypBuild = { (dir: string): unknown; resolve(dir: string): string };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const nodeGypBuild = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
+const nodeGypBuild = (): NodeGypBuild => require('node-gyp-build') as NodeGypBuild;
 
 const PACKAGE_DIR = path.join(__dirname, '..', '..');
 
@@ -153,7 +155,7 @@ function shippedPrebuilds(): string {
 function loadBinding(): NativeBinding {
   let file: string;
   try {
-    file = nodeGypBuild.resolve(PACKAGE_DIR);
+    file = nodeGypBuild().resolve(PACKAGE_DIR);
   } catch (cause) {
     const error = new Error(
       `allocator-stats has no compiled addon for this system (${describeSystem()}). ` +
@@ -166,7 +168,7 @@ function loadBinding(): NativeBinding {
   try {
     // node-gyp-build requires the file it resolves: the addon is the one module whose path is
     // known only at run time, and it is loaded through Node's module cache like any other.
-    return nodeGypBuild(PACKAGE_DIR) as NativeBinding;
+    return nodeGypBuild()(PACKAGE_DIR) as NativeBinding;
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     const error = new Error(
