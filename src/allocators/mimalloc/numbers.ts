@@ -85,7 +85,7 @@ interface MimallocSample {
   costNs: number;
 }
 
-/** mi_process_info() as the sample read it, or null when mimalloc does not serve malloc. */
+/** mi_process_info() as the sample read it; null when it was not read (mimalloc does not serve malloc, or lacks it). */
 export function processInfoOf(f: { readonly [K in Field]: number | null }): NativeMimallocProcessInfo | null {
   if (f.processInfo !== 1) return null;
   const info = {} as Record<(typeof PROCESS_INFO)[number], number>;
