@@ -7,6 +7,9 @@ import { ALLOCATOR_LIBRARIES, findLibrary, runChild, testIf } from '../helpers';
 
 const binding = addon();
 
+// In a child (runChild): the addon itself, as `b`.
+const CHILD_BINDING = `const b = require(require('node:path').join(require('node:path').dirname(LIB), 'core', 'binding')).addon();`;
+
 // The native calls an argument would reach, counted.
 const WATCHED = [
   'glibcMallopt',
@@ -110,7 +113,7 @@ describe('under jemalloc, mallctl values are checked against the type of the nam
   testIf(lib !== null, 'libjemalloc.so.2 not installed (apt-get install libjemalloc2)')('each bad value throws its code, and jemalloc never sees it', async () => {
     const { value } = await runChild<Record<string, unknown>>(
       `const { jemalloc } = require(LIB);
-       const b = require(require('node:path').join(require('node:path').dirname(LIB), 'core', 'binding')).addon();
+       ${CHILD_BINDING}
        let calls = 0;
        for (const f of ['jemallocRead', 'jemallocWrite']) { const o = b[f]; b[f] = (...a) => (calls++, o.apply(b, a)); }
        const err = (f) => { try { f(); return null; } catch (e) { return e.code; } };
@@ -151,7 +154,7 @@ describe('under jemalloc, mallctl values are checked against the type of the nam
 // call first): a value of the wrong type is a TypeError ERR_INVALID_ARG_TYPE, a number or bigint
 // its type cannot hold a RangeError ERR_OUT_OF_RANGE, and neither reaches the allocator.
 describe('the addon, called directly, refuses what a cast could not hold', () => {
-  const rawCall = `const b = require(require('node:path').join(require('node:path').dirname(LIB), 'core', 'binding')).addon();
+  const rawCall = `${CHILD_BINDING}
        const err = (f) => { try { f(); return 'no error'; } catch (e) { return e.name + ' ' + e.code; } };`;
 
   const jemallocLib = findLibrary(ALLOCATOR_LIBRARIES.jemalloc);
