@@ -10,7 +10,7 @@ export function asName(name: string): AllocatorName {
 }
 
 // Allocators that report numbers instead of a version string say how to write them (their row).
-function versionOf(native: NativeDetection): string | null {
+export function versionOf(native: NativeDetection): string | null {
   if (native.version !== null) return native.version;
   return allocatorFacts(native.name)?.version?.(native.versionNumbers, native.versionSuffix) ?? null;
 }

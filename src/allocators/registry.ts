@@ -19,7 +19,7 @@
 //   src/index.ts, wrapper.mjs    a line each: the namespace export (test/packaging/module.test.ts checks both)
 //   test/allocators/<name>/      its tests under the real library, preloaded (<name>.test.ts)
 // plus, when it has extra native functions, their types in src/core/binding.ts.
-import { addon } from '../core/binding';
+import { addon, type BackendBinding } from '../core/binding';
 import { checkNativeRef, type NativeRef } from '../core/wire';
 import { GLIBC_TUNED, glibcRetentionAdvice } from './glibc/advice';
 import { glibcBackend } from './glibc/backend';
@@ -48,8 +48,8 @@ export interface AllocatorRow {
   readonly name: string;
   /** Its entry in the addon's backend table; null when there is nothing to read or trim. */
   readonly native: NativeRef | null;
-  /** Builds its backend, on first use. */
-  readonly backend: ((native: NativeRef) => Backend) | null;
+  /** Builds its backend, on first use: over the addon, or over an agent's `binding` (another process). */
+  readonly backend: ((native: NativeRef, binding?: BackendBinding) => Backend) | null;
   /** Why it has no backend (every number null, no trim), when it has none. */
   readonly reason?: string;
   /** Library file names to preload, most specific first; empty when nothing is preloaded (glibc). */
@@ -147,7 +147,11 @@ export type BackendName = Extract<Row, { native: NativeRef }>['name'];
 /** An allocator that is preloaded from a library (every backend but glibc). */
 export type PreloadedName = Extract<Row, { libraries: readonly [string, ...string[]] }>['name'];
 
-export type BackendRow = AllocatorRow & { readonly name: BackendName; readonly native: NativeRef; readonly backend: (native: NativeRef) => Backend };
+export type BackendRow = AllocatorRow & {
+  readonly name: BackendName;
+  readonly native: NativeRef;
+  readonly backend: (native: NativeRef, binding?: BackendBinding) => Backend;
+};
 
 const ROWS: readonly AllocatorRow[] = REGISTRY;
 

@@ -36,7 +36,8 @@ export function trimRequest(options: unknown): TrimRequest {
   return { pad: optionalInteger(o.pad, 'options.pad', 0) };
 }
 
-function result(outcome: BackendTrim, time: number, allocator: TrimResult['allocator']): TrimResult {
+/** A backend's trim in the public shape: what the OS got back, in bytes and words. */
+export function trimResultOf(outcome: BackendTrim, time: number, allocator: TrimResult['allocator']): TrimResult {
   const notes = outcome.notes;
   let releasedBytes: number | null = null;
   if (outcome.rssBefore !== null && outcome.rssAfter !== null) {
@@ -58,9 +59,14 @@ function result(outcome: BackendTrim, time: number, allocator: TrimResult['alloc
     durationMs: outcome.durationMs,
     notes,
   };
+  return r;
+}
+
+function result(outcome: BackendTrim, time: number, allocator: TrimResult['allocator']): TrimResult {
+  const r = trimResultOf(outcome, time, allocator);
   if (r.supported) {
     totals.trims++;
-    totals.releasedBytes += releasedBytes ?? 0;
+    totals.releasedBytes += r.releasedBytes ?? 0;
     totals.durationMs += r.durationMs;
   }
   trimEvents.emit('trim', r);

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { allocatorIdentity } from '../allocators/identity';
 import { backendFor } from '../allocators/registry';
 import type { BackendSample, SampleRequest } from '../allocators/types';
-import { clampToProcess } from '../core/clamp';
+import { clampToProcess, type Clamped } from '../core/clamp';
 import { optionalBoolean, optionsObject } from '../core/validate';
 import { ARRAY_BUFFERS_MAX_AGE_MS, v8Memory } from '../core/v8memory';
 import type { MemoryStats, StatsOptions } from '../types';
@@ -31,13 +31,13 @@ function request(options: unknown, name: string, releasableByDefault: boolean): 
   return { releasable: optionalBoolean(o.releasable, `${name}.releasable`, releasableByDefault) };
 }
 
-// `now` is when the V8 figures are read; `arrayBuffersMaxAgeMs` how old arrayBuffers may be.
-function assemble(sample: BackendSample, started: number, time: number, now: number, arrayBuffersMaxAgeMs: number): MemoryStats {
-  const v8 = v8Memory(now, arrayBuffersMaxAgeMs);
-  // Read field by field: spreading these objects into a new one made V8 derive fresh hidden
-  // classes on every sample, which outlived scavenges and made each sample cost several times more.
-  const n = clampToProcess(sample.numbers, sample.process, v8.memory);
-  const identity = allocatorIdentity();
+/**
+ * A backend's numbers held to what the OS shows (V8's used heap, `heapUsed`, taken out of the
+ * anonymous memory when known), with their notes: the unified figures of a sample, whichever
+ * process it comes from.
+ */
+export function unifiedFigures(sample: BackendSample, heapUsed: number | null): Clamped & { heldBackRatio: number | null } {
+  const n = clampToProcess(sample.numbers, sample.process, { heapUsed: heapUsed ?? 0 });
   // The sample's notes are its own (a fresh array per sample): the clamp's follow them.
   const notes = sample.numbers.notes;
   if (n.notes.length > 0) notes.push(...n.notes);
@@ -47,14 +47,25 @@ function assemble(sample: BackendSample, started: number, time: number, now: num
       notes.push(`${frag} held-back bytes are not releasable by a trim: free space inside partly used pages (fragmentation)`);
     }
   }
+  const heldBackRatio = n.heldBack !== null && n.resident ? n.heldBack / n.resident : n.heldBack === null ? null : 0;
+  return { allocated: n.allocated, resident: n.resident, heldBack: n.heldBack, releasable: n.releasable, heldBackRatio, notes };
+}
+
+// `now` is when the V8 figures are read; `arrayBuffersMaxAgeMs` how old arrayBuffers may be.
+function assemble(sample: BackendSample, started: number, time: number, now: number, arrayBuffersMaxAgeMs: number): MemoryStats {
+  const v8 = v8Memory(now, arrayBuffersMaxAgeMs);
+  // Read field by field: spreading these objects into a new one made V8 derive fresh hidden
+  // classes on every sample, which outlived scavenges and made each sample cost several times more.
+  const n = unifiedFigures(sample, v8.memory.heapUsed);
+  const notes = n.notes;
   if (v8.note !== null) notes.push(v8.note);
   return {
     time,
-    allocator: identity,
+    allocator: allocatorIdentity(),
     allocated: n.allocated,
     resident: n.resident,
     heldBack: n.heldBack,
-    heldBackRatio: n.heldBack !== null && n.resident ? n.heldBack / n.resident : n.heldBack === null ? null : 0,
+    heldBackRatio: n.heldBackRatio,
     releasable: n.releasable,
     mapped: sample.numbers.mapped,
     process: sample.process,

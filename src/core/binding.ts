@@ -122,6 +122,15 @@ export interface NativeBinding {
   mimallocClosing(): void;
 }
 
+/**
+ * What a backend reads and calls: the addon in this process, or an agent in another one
+ * (src/agent/binding.ts), whose records are the same.
+ */
+export type BackendBinding = Pick<
+  NativeBinding,
+  'wire' | 'sampleSync' | 'sample' | 'trimSync' | 'trim' | 'glibcInfo' | 'glibcWire' | 'jemallocInfo' | 'mimallocInfo' | 'mimallocStatsText'
+>;
+
 // node-gyp-build picks build/Release (a build from source) first, then the prebuild in
 // prebuilds/<platform>-<arch>/ whose tags (libc, Node-API) match this process. Required with
 // the addon, not with this module: importing a module of the package stays cheap.

@@ -1,6 +1,6 @@
 // The wire format: records of numbers whose fields the addon names (binding.wire), decoded by
 // those names. A native backend is the addon's backend table entry seen through its names.
-import { addon, type NativeProcessMemory } from './binding';
+import { addon, type BackendBinding, type NativeProcessMemory } from './binding';
 import { withCode } from './errors';
 
 /** A record decoded by name: every field the reader expects, unknown as null. */
@@ -22,9 +22,9 @@ function otherBuild(what: string): Error {
   );
 }
 
-/** Throws ERR_ADDON_LOAD unless the addon has the backend `ref` names at its index. */
-export function checkNativeRef(ref: NativeRef): void {
-  if (addon().wire.backends[ref.index]?.name !== ref.name) throw otherBuild(`the addon has no ${ref.name} backend at index ${ref.index}`);
+/** Throws ERR_ADDON_LOAD unless the addon (or `binding`) has the backend `ref` names at its index. */
+export function checkNativeRef(ref: NativeRef, binding: Pick<BackendBinding, 'wire'> = addon()): void {
+  if (binding.wire.backends[ref.index]?.name !== ref.name) throw otherBuild(`the addon has no ${ref.name} backend at index ${ref.index}`);
 }
 
 /**
@@ -94,9 +94,13 @@ const NO_TAIL = new Float64Array(0);
 
 const COMMON_SAMPLE = ['serving', 'costNs', 'rss', 'rssAnon', 'rssFile', 'rssShmem', 'swap'] as const;
 const COMMON_TRIM = ['result', 'durationNs', 'rssBefore', 'rssAfter'] as const;
-let common: { sample: Layout<(typeof COMMON_SAMPLE)[number]>; trim: Layout<(typeof COMMON_TRIM)[number]> } | undefined;
-const commonLayouts = (): NonNullable<typeof common> =>
-  (common ??= { sample: new Layout('sample', addon().wire.sample, COMMON_SAMPLE), trim: new Layout('trim', addon().wire.trim, COMMON_TRIM) });
+type CommonLayouts = { sample: Layout<(typeof COMMON_SAMPLE)[number]>; trim: Layout<(typeof COMMON_TRIM)[number]> };
+const common = new WeakMap<BackendBinding['wire'], CommonLayouts>();
+function commonLayouts(wire: BackendBinding['wire']): CommonLayouts {
+  let layouts = common.get(wire);
+  if (!layouts) common.set(wire, (layouts = { sample: new Layout('sample', wire.sample, COMMON_SAMPLE), trim: new Layout('trim', wire.trim, COMMON_TRIM) }));
+  return layouts;
+}
 
 export interface NativeSample<S extends string> {
   /** Whether this allocator serves malloc(); when false, `fields` are all null. */
@@ -136,16 +140,19 @@ export interface NativeBackend<S extends string, SA extends string, G extends st
   trim(args: { readonly [K in TA]: number }): Promise<NativeTrim<G, T>>;
 }
 
-/** The native backend `ref`, its records decoded by the names in `shape`. Loads the addon. */
+/**
+ * The native backend `ref` of the addon (loaded here) or of `binding`, its records decoded by
+ * the names in `shape`.
+ */
 export function nativeBackend<S extends string, SA extends string, G extends string, T extends string, TA extends string>(
   ref: NativeRef,
   shape: BackendShape<S, SA, G, T, TA>,
+  binding: BackendBinding = addon(),
 ): NativeBackend<S, SA, G, T, TA> {
-  checkNativeRef(ref);
-  const binding = addon();
+  checkNativeRef(ref, binding);
   const { index, name } = ref;
   const wire = binding.wire.backends[index];
-  const { sample: commonSample, trim: commonTrim } = commonLayouts();
+  const { sample: commonSample, trim: commonTrim } = commonLayouts(binding.wire);
   const sample = new Layout(`${name} sample`, wire.sample, shape.sample);
   const sampleArgs = new Layout(`${name} sample arguments`, wire.sampleArgs, shape.sampleArgs);
   const encodeSampleArgs = sampleArgs.encoder();

@@ -1,5 +1,5 @@
 // The glibc backend: a native sample or trim turned into the unified numbers.
-import { addon } from '../../core/binding';
+import { addon, type BackendBinding } from '../../core/binding';
 import { nativeBackend, type NativeRef } from '../../core/wire';
 import { backendOver } from '../native';
 import type { Backend } from '../types';
@@ -11,10 +11,15 @@ const SYNC_ARGS = {
   counters: { releasable: 0, residencyMaxAgeNs: RESIDENCY_MAX_AGE_MS * NS_PER_MS },
 } as const;
 
-export function glibcBackend(ref: NativeRef): Backend {
-  const native = nativeBackend(ref, SHAPE);
+/** `binding`: the addon by default, or an agent's (another process). */
+export function glibcBackend(ref: NativeRef, binding: BackendBinding = addon()): Backend {
+  const native = nativeBackend(ref, SHAPE, binding);
   let pageSize: number | undefined;
-  const context: GlibcContext = { sources: addon().glibcWire.mallinfoSources, pageSize: () => (pageSize ??= addon().glibcInfo().pageSize) };
+  const context: GlibcContext = {
+    sources: binding.glibcWire.mallinfoSources,
+    pageSize: () => (pageSize ??= binding.glibcInfo().pageSize),
+    rows: binding.glibcWire,
+  };
   const count = new AllocatedCount();
   return backendOver('glibc', native, {
     // A JS-thread sample may reuse recent arena residency; one on the threadpool always measures.

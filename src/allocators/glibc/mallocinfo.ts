@@ -37,13 +37,16 @@ export interface MallocInfo {
   };
 }
 
-import { addon } from '../../core/binding';
+import { addon, type BackendBinding } from '../../core/binding';
+
+/** The names of the rows' fields and kinds, as the addon (or an agent) exports them. */
+export type MallocInfoWire = Pick<BackendBinding['glibcWire'], 'mallocInfoRow' | 'mallocInfoRowKinds'>;
 
 // Row layout of the native malloc_info() reader, by the names native/glibc/malloc-info.cc exports:
 // kind, arena (-1: process totals), a, b, c, d; a row's kind is an index into its kinds.
-// Read from the addon on the first decode.
-function rowLayout() {
-  const { mallocInfoRow: row, mallocInfoRowKinds: kinds } = addon().glibcWire;
+// Read once per wire, on its first decode.
+function rowLayout(wire: MallocInfoWire) {
+  const { mallocInfoRow: row, mallocInfoRowKinds: kinds } = wire;
   const column = (name: string): number => {
     const i = row.indexOf(name);
     if (i < 0) throw new Error(`the native malloc_info row has no field ${name}: the addon and lib/ are from different builds`);
@@ -71,15 +74,20 @@ function rowLayout() {
     SYSTEM_MAX: kind('systemMax'),
   };
 }
-let layout: ReturnType<typeof rowLayout> | undefined;
+const layouts = new WeakMap<MallocInfoWire, ReturnType<typeof rowLayout>>();
+function layoutOf(wire: MallocInfoWire): ReturnType<typeof rowLayout> {
+  let layout = layouts.get(wire);
+  if (!layout) layouts.set(wire, (layout = rowLayout(wire)));
+  return layout;
+}
 
 function emptyArena(index: number): MallocInfoArena {
   return { index, fast: { count: 0, size: 0 }, rest: { count: 0, size: 0 }, top: 0, systemCurrent: 0, systemMax: 0, buckets: [] };
 }
 
 /** Builds per-arena objects from the rows the native layer extracted from malloc_info()'s XML. */
-export function mallocInfoFromRows(rows: Float64Array, offset = 0): MallocInfo {
-  const { size, KIND, ARENA, A, B, C, D, BUCKET, UNSORTED, TOTAL_FAST, TOTAL_REST, TOTAL_MMAP, SYSTEM_CURRENT, SYSTEM_MAX } = (layout ??= rowLayout());
+export function mallocInfoFromRows(rows: Float64Array, offset = 0, wire: MallocInfoWire = addon().glibcWire): MallocInfo {
+  const { size, KIND, ARENA, A, B, C, D, BUCKET, UNSORTED, TOTAL_FAST, TOTAL_REST, TOTAL_MMAP, SYSTEM_CURRENT, SYSTEM_MAX } = layoutOf(wire);
   const arenas: MallocInfoArena[] = [];
   const byIndex = new Map<number, MallocInfoArena>();
   const totals: MallocInfo['totals'] = {

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { RawValue } from '../../core/types';
 import type { Fields, NativeSample, NativeTrim } from '../../core/wire';
 import type { AllocatorNumbers, BackendTrim } from '../types';
-import { mallocInfoFromRows } from './mallocinfo';
+import { mallocInfoFromRows, type MallocInfoWire } from './mallocinfo';
 import { glibcReleasable } from './releasable';
 
 export const NS_PER_MS = 1e6;
@@ -75,6 +75,8 @@ export interface GlibcContext {
   /** Where the counters came from (the addon's list; malloc_info() carries them when releasable is asked for). */
   sources: readonly string[];
   pageSize: () => number;
+  /** The names of malloc_info()'s rows. */
+  rows: MallocInfoWire;
 }
 
 const NOT_SERVING = 'glibc malloc does not serve malloc() in this process: its counters are not reported';
@@ -183,7 +185,7 @@ function releasableBytes(
 ): number | null {
   if (v.mallocInfo === 2) notes.push('malloc_info() is not available: releasable is unknown');
   if (v.mallocInfo !== 1) return null;
-  const info = mallocInfoFromRows(sample.tail);
+  const info = mallocInfoFromRows(sample.tail, 0, context.rows);
   const regions = {
     mainMapped: v.mainMapped,
     mainResident: v.mainResident,

@@ -1,6 +1,6 @@
 // The jemalloc backend: arena.4096.purge (4096 = all arenas) for trim(), arena.4096.decay for
 // jemalloc.decay(), opt.* for its configuration.
-import { addon } from '../../core/binding';
+import { addon, type BackendBinding } from '../../core/binding';
 import type { RawValue } from '../../core/types';
 import { nativeBackend, type NativeRef } from '../../core/wire';
 import { backendOver } from '../native';
@@ -39,14 +39,15 @@ export function jemallocConfig(): Record<string, RawValue> {
   return out;
 }
 
-export function jemallocBackend(ref: NativeRef): Backend {
-  const native = nativeBackend(ref, { sample: SAMPLE_FIELDS, sampleArgs: ['epochIntervalNs'], gauge: SAMPLE_FIELDS, trim: [], trimArgs: ['decay'] });
+/** `binding`: the addon by default, or an agent's (another process, whose configuration is not read). */
+export function jemallocBackend(ref: NativeRef, binding?: BackendBinding): Backend {
+  const native = nativeBackend(ref, { sample: SAMPLE_FIELDS, sampleArgs: ['epochIntervalNs'], gauge: SAMPLE_FIELDS, trim: [], trimArgs: ['decay'] }, binding);
   return backendOver('jemalloc', native, {
     sampleArgs: () => ({ epochIntervalNs: jemallocSettings.epochIntervalMs * NS_PER_MS }),
     // trim() purges; jemalloc.decay() asks for the other action through the same native trim.
     trimArgs: (request) => ({ decay: request.decay ? 1 : 0 }),
     toSample: (n) => jemallocToSample(n, jemallocSettings.epochIntervalMs),
     toTrim: (t, request) => jemallocTrimOutcome(t, action(request.decay === true), jemallocSettings.epochIntervalMs),
-    config: jemallocConfig,
+    config: binding ? undefined : jemallocConfig,
   });
 }

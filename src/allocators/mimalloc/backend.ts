@@ -1,6 +1,6 @@
 // The mimalloc backend. Heaps belong to threads, so trim() asks every JS thread that loaded
 // this addon to run mi_collect(true) on itself.
-import { addon, type NativeMimallocProcessInfo } from '../../core/binding';
+import { addon, type BackendBinding, type NativeMimallocProcessInfo } from '../../core/binding';
 import type { RawValue } from '../../core/types';
 import { nativeBackend, type NativeRef } from '../../core/wire';
 import { backendOver } from '../native';
@@ -51,15 +51,21 @@ export interface MimallocBackend extends Backend {
   processInfo(): NativeMimallocProcessInfo | null;
 }
 
-export function mimallocBackend(ref: NativeRef): MimallocBackend {
-  installMimallocExitHook();
-  const native = nativeBackend(ref, { sample: SAMPLE_FIELDS, sampleArgs: [], gauge: SAMPLE_FIELDS, trim: TRIM_FIELDS, trimArgs: ['timeoutMs', 'delayOption'] });
+/** `binding`: the addon by default, or an agent's (another process, whose configuration is not read). */
+export function mimallocBackend(ref: NativeRef, binding?: BackendBinding): MimallocBackend {
+  if (!binding) installMimallocExitHook();
+  const reader = binding ?? addon();
+  const native = nativeBackend(
+    ref,
+    { sample: SAMPLE_FIELDS, sampleArgs: [], gauge: SAMPLE_FIELDS, trim: TRIM_FIELDS, trimArgs: ['timeoutMs', 'delayOption'] },
+    reader,
+  );
   const backend = backendOver('mimalloc', native, {
     sampleArgs: () => ({}),
-    trimArgs: () => ({ timeoutMs: mimallocSettings.collectTimeoutMs, delayOption: delayOption() }),
-    toSample: mimallocToSample,
-    toTrim: (t) => mimallocToTrim(t, mimallocSettings.collectTimeoutMs),
-    config: mimallocConfig,
+    trimArgs: () => ({ timeoutMs: mimallocSettings.collectTimeoutMs, delayOption: delayOption(reader) }),
+    toSample: (n) => mimallocToSample(n, reader),
+    toTrim: (t) => mimallocToTrim(t, mimallocSettings.collectTimeoutMs, reader),
+    config: binding ? undefined : mimallocConfig,
   });
   return Object.assign(backend, { processInfo: () => fromNative(native.sampleSync({})).processInfo });
 }

@@ -1,6 +1,6 @@
 // mimalloc: committed memory from mi_process_info() as resident; release builds do not count
 // allocated bytes, so allocated and heldBack are null. What the native records mean.
-import { addon, type NativeMimallocProcessInfo, type NativeProcessMemory } from '../../core/binding';
+import { addon, type BackendBinding, type NativeMimallocProcessInfo, type NativeProcessMemory } from '../../core/binding';
 import type { RawValue } from '../../core/types';
 import type { NativeSample, NativeTrim } from '../../core/wire';
 import type { AllocatorNumbers, BackendSample, BackendTrim } from '../types';
@@ -43,6 +43,8 @@ const OPTIONS_2_0 = [
 ] as const;
 const STABLE_OPTIONS = ['show_errors', 'show_stats', 'verbose'] as const;
 
+type Reader = Pick<BackendBinding, 'mimallocInfo' | 'mimallocStatsText'>;
+
 /** mi_version() as "major.minor.patch", or null. */
 export function mimallocVersion(): string | null {
   const v = addon().mimallocInfo().version;
@@ -57,20 +59,21 @@ export function mimallocOptionNames(): readonly string[] {
 
 // Index of the decommit delay ("decommit_delay" in 2.0.x, "purge_delay" at the same place
 // in 2.1+), set to 0 while a trim collects; -1 when the option layout is not known.
-export function delayOption(): number {
-  const v = addon().mimallocInfo().version;
+export function delayOption(binding: Reader = addon()): number {
+  const v = binding.mimallocInfo().version;
   return v !== null && v >= 200 && v < 210 ? OPTIONS_2_0.indexOf('decommit_delay') : -1;
 }
 
 // Whether this build counts allocated bytes (MI_STAT > 0): its statistics then list the
 // per-size-class "normal" bins, which release builds leave out.
-let counts: boolean | undefined;
-function countsAllocated(): boolean {
-  if (counts === undefined) {
-    const text = addon().mimallocStatsText() ?? '';
-    counts = /^\s*normal\b/m.test(text) || /malloc req/.test(text);
+const counts = new WeakMap<Reader, boolean>();
+function countsAllocated(binding: Reader): boolean {
+  let yes = counts.get(binding);
+  if (yes === undefined) {
+    const text = binding.mimallocStatsText() ?? '';
+    counts.set(binding, (yes = /^\s*normal\b/m.test(text) || /malloc req/.test(text)));
   }
-  return counts;
+  return yes;
 }
 
 // The fields read from the native records, by the names native/mimalloc/mimalloc.cc declares.
@@ -101,7 +104,7 @@ export const fromNative = (n: NativeSample<Field>): MimallocSample => ({
 });
 
 /** The unified numbers from one sample's process info (resident and committed memory only). */
-function mimallocNumbers(s: MimallocSample): AllocatorNumbers {
+function mimallocNumbers(s: MimallocSample, binding: Reader): AllocatorNumbers {
   const notes: string[] = [];
   const pi = s.processInfo;
   if (!s.serving || pi === null) {
@@ -110,7 +113,7 @@ function mimallocNumbers(s: MimallocSample): AllocatorNumbers {
   }
   const raw: Record<string, RawValue> = { ...pi };
   notes.push(
-    countsAllocated()
+    countsAllocated(binding)
       ? 'this mimalloc counts statistics, but allocated bytes are not read from them yet: allocated and heldBack are unknown'
       : 'this mimalloc is a release build, which does not count allocated bytes: allocated and heldBack are unknown',
   );
@@ -121,11 +124,16 @@ function mimallocNumbers(s: MimallocSample): AllocatorNumbers {
   return { allocated: null, resident: pi.currentCommit, heldBack: null, releasable: null, mapped: null, raw, notes };
 }
 
-export function mimallocToSample(n: NativeSample<Field>): BackendSample {
-  return { numbers: mimallocNumbers(fromNative(n)), process: n.process };
+/** `binding`: the addon by default, or an agent's (another process). */
+export function mimallocToSample(n: NativeSample<Field>, binding: Reader = addon()): BackendSample {
+  return { numbers: mimallocNumbers(fromNative(n), binding), process: n.process };
 }
 
-export function mimallocToTrim(t: NativeTrim<Field, 'threads' | 'answered' | 'unreachable'>, collectTimeoutMs: number): BackendTrim {
+export function mimallocToTrim(
+  t: NativeTrim<Field, 'threads' | 'answered' | 'unreachable'>,
+  collectTimeoutMs: number,
+  binding: Reader = addon(),
+): BackendTrim {
   const native = { ...t, threads: t.fields.threads ?? 0, answered: t.fields.answered ?? 0, unreachable: t.fields.unreachable ?? 0 };
   const notes: string[] = [];
   const before = processInfoOf(t.before)?.currentCommit ?? null;
@@ -142,7 +150,7 @@ export function mimallocToTrim(t: NativeTrim<Field, 'threads' | 'answered' | 'un
     );
   }
   if (native.unreachable > 0) notes.push(`${native.unreachable} JS thread(s) were shutting down and could not be asked`);
-  const v = addon().mimallocInfo().version;
+  const v = binding.mimallocInfo().version;
   if (v !== null && v < 210) {
     notes.push(
       'mimalloc 2.0 decommits pages freed earlier only when their thread allocates from that segment again or exits, ' +

@@ -1,5 +1,5 @@
 // The tcmalloc backend: a native sample or release turned into the unified numbers.
-import { addon } from '../../core/binding';
+import { addon, type BackendBinding } from '../../core/binding';
 import type { RawValue } from '../../core/types';
 import { nativeBackend, type NativeRef } from '../../core/wire';
 import { backendOver } from '../native';
@@ -14,7 +14,8 @@ export function tcmallocProperties(names: readonly string[]): Record<string, num
   return out;
 }
 
-export function tcmallocBackend(ref: NativeRef): Backend {
+/** `binding`: the addon by default, or an agent's (another process, whose configuration is not read). */
+export function tcmallocBackend(ref: NativeRef, binding?: BackendBinding): Backend {
   const native = nativeBackend(ref, {
     // source: 1 when the properties come from one statistics snapshot, 0 when read one by one.
     sample: [...TCMALLOC_PROPERTIES, 'source'],
@@ -22,10 +23,10 @@ export function tcmallocBackend(ref: NativeRef): Backend {
     gauge: TCMALLOC_PROPERTIES,
     trim: [],
     trimArgs: [],
-  });
+  }, binding);
   const config = (): Record<string, RawValue> => {
     if (!native.sampleSync({}).serving) return {};
     return { ...tcmallocProperties(TCMALLOC_SETTINGS), releaseRate: addon().tcmallocReleaseRate() };
   };
-  return backendOver('tcmalloc', native, { sampleArgs: () => ({}), trimArgs: () => ({}), toSample: tcmallocToSample, toTrim: tcmallocToTrim, config });
+  return backendOver('tcmalloc', native, { sampleArgs: () => ({}), trimArgs: () => ({}), toSample: tcmallocToSample, toTrim: tcmallocToTrim, config: binding ? undefined : config });
 }
