@@ -61,6 +61,44 @@
           "ldflags": ["-static-libstdc++", "-Wl,--exclude-libs,ALL"]
         }]
       ]
+    },
+    {
+      # The agent (native/agent/agent.cc says what it does): the same core and backends in a
+      # library that LD_PRELOAD puts into any dynamically linked program. No Node: nothing of
+      # native/node/ and no N-API symbol, so it loads where no Node runs.
+      "target_name": "allocator_stats_agent",
+      "type": "shared_library",
+      "sources": [
+        "native/core/backend.cc",
+        "native/core/detect.cc",
+        "native/core/maps.cc",
+        "native/core/procfs.cc",
+        "native/glibc/arenas.cc",
+        "native/glibc/counters.cc",
+        "native/glibc/glibc.cc",
+        "native/glibc/malloc-info.cc",
+        "native/glibc/symbols.cc",
+        "native/jemalloc/jemalloc.cc",
+        "native/tcmalloc/tcmalloc.cc",
+        "native/mimalloc/mimalloc.cc",
+        "native/agent/agent.cc",
+        "native/agent/json.cc",
+        "native/agent/session.cc"
+      ],
+      "include_dirs": ["native"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-ldl", "-lpthread"],
+      # Its C++ runtime is linked in and hidden: the program it is loaded into may bring another.
+      "ldflags": ["-static-libstdc++", "-Wl,--exclude-libs,ALL", "-Wl,-z,defs", "-Wl,--version-script=<(module_root_dir)/native/agent/exports.map"],
+      "conditions": [
+        ["OS=='linux' and allocator_stats_portable==1", {
+          "sources": ["native/core/glibc-compat.cc"],
+          "cflags_cc": ["-include", "<(module_root_dir)/native/core/glibc-compat.h"]
+        }]
+      ]
     }
   ]
 }
