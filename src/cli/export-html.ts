@@ -51,7 +51,8 @@ function withUnsplit(parts: Record<string, number | null>): Record<string, numbe
 
 function points(run: RunRecord): { layers: Layer[]; points: Point[] } {
   const t0 = run.startTime;
-  if (run.source === 'node' && run.parts.length === run.samples.length && run.parts.length > 0) {
+  // Inside the program (Node, or the agent in any other program) RSS splits into its parts.
+  if (run.source !== 'proc' && run.parts.length === run.samples.length && run.parts.length > 0) {
     return {
       layers: PART_LAYERS,
       points: run.parts.map((p, i) => ({

@@ -20,6 +20,9 @@ export const RUN_MIN_WINDOW_FRACTION = 0.5;
 export function monitorSamples(run: RunRecord): MonitorSample[] {
   const allocator: AllocatorName = run.check.detected ?? 'unknown';
   const trims = [...run.trims];
+  // A program the agent sampled is not a Node program: it has no V8 heap and no ArrayBuffers, so
+  // those parts are zero (not unknown) and in-use memory is what malloc holds for it.
+  const v8 = (v: number | null): number | null => (run.source === 'agent' && v === null ? 0 : v);
   return run.samples.map((s, i) => {
     const previous = i > 0 ? run.samples[i - 1].time : -Infinity;
     const released = trims.filter((t) => t.time > previous && t.time <= s.time);
@@ -27,10 +30,10 @@ export function monitorSamples(run: RunRecord): MonitorSample[] {
       time: s.time,
       rss: s.rss,
       rssAnon: s.rssAnon,
-      heapUsed: s.heapUsed,
-      heapTotal: s.heapTotal,
-      external: s.external,
-      arrayBuffers: s.arrayBuffers,
+      heapUsed: v8(s.heapUsed),
+      heapTotal: v8(s.heapTotal),
+      external: v8(s.external),
+      arrayBuffers: v8(s.arrayBuffers),
       allocated: s.allocated,
       resident: s.resident,
       heldBack: s.heldBack,

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs, integerOption, type OptionSpec, type Parsed } from './args';
 import { allocatorsCommand } from './cmd-allocators';
 import { doctorCommand } from './cmd-doctor';
+import { agentPathCommand, doctorPidCommand, pidOf, statsCommand, trimCommand } from './cmd-pid';
 import { ALLOCATORS, BUILT_IN_CANDIDATES, findLibrary, parseCandidate, parseEnvAssignment, resolveAllocator, type Candidate } from './allocators';
 import { CliError, EXIT_USAGE } from './errors';
 import { jsonReport } from './export-json';
@@ -15,6 +16,7 @@ import { markdownReport, mib, textTable } from './export-markdown';
 import { diagnoseRun } from './findings';
 import type { RunRecord } from './model';
 import { rank, RECOMMENDATION_RULE } from './rank';
+import { agentPath } from '../agent/locate';
 import { forwardSignals, samplerPath, startRun, type ActiveRun } from './runner';
 
 /** Default sampling interval: at ~0.2 ms per sample, well inside 1 % of a core. */
@@ -22,10 +24,13 @@ export const DEFAULT_INTERVAL_MS = 1000;
 /** Below this, sampling would cost the program a noticeable share of a core. */
 export const MIN_INTERVAL_MS = 50;
 const MAX_INTERVAL_MS = 3_600_000;
+/** `doctor <pid>`: 30 one-second samples, enough for the doctor's minimum and a trend test. */
+const DEFAULT_DOCTOR_SECONDS = 30;
+const DEFAULT_DOCTOR_INTERVAL_MS = 1000;
 const MAX_RUNS = 100;
 
 const EXPORTS: Record<string, OptionSpec> = { 'export-json': { value: true }, 'export-markdown': { value: true }, 'export-html': { value: true } };
-const COMMON: Record<string, OptionSpec> = { help: {}, interval: { value: true }, quiet: {}, ...EXPORTS };
+const COMMON: Record<string, OptionSpec> = { help: {}, interval: { value: true }, quiet: {}, 'no-agent': {}, ...EXPORTS };
 
 const HELP: Record<string, string> = {
   main: `Usage: allocator-stats <command> [options]
@@ -34,6 +39,10 @@ Commands:
   run [options] -- <command> [args…]      run a program under an allocator and sample its memory
   compare [options] -- <command> [args…]  run it under several allocators and rank them
   doctor <url>                            diagnose a running service through its diagnostic endpoint
+  doctor <pid>                            sample a running program through its agent and diagnose it
+  stats <pid>                             the memory figures of a running program, through its agent
+  trim <pid>                              give a running program's held-back memory back to the OS
+  agent-path                              the agent library to preload into a program
   allocators                              the allocators installed here, and how to install the others
 
 Options:
@@ -53,6 +62,7 @@ Options:
   --export-json <file>      write the samples, figures and findings as JSON
   --export-markdown <file>  write the summary table as Markdown
   --export-html <file>      write a self-contained HTML report with charts
+  --no-agent                sample a program that is not Node from /proc only (no agent preloaded)
   --quiet                   no summary`,
   compare: `Usage: allocator-stats compare [options] -- <command> [args…]
 
@@ -72,16 +82,38 @@ Options:
   --export-json <file>      write every run's samples, figures and findings, and the recommendation
   --export-markdown <file>  write the ranking table as Markdown
   --export-html <file>      write a self-contained HTML report with charts on one scale
+  --no-agent                sample programs that are not Node from /proc only (no agent preloaded)
   --quiet                   no table`,
   doctor: `Usage: allocator-stats doctor [options] <url>
+       allocator-stats doctor [options] <pid>
 
-Asks a running service's diagnostic endpoint (createDiagnosticHandler) for the doctor's findings
-over the history it keeps, and prints them. <url> is the endpoint (http://host:port/debug/memory)
-or its /doctor route. Exits 0 with an answer, 1 when the endpoint could not be read.
+With a URL: asks a running service's diagnostic endpoint (createDiagnosticHandler) for the
+doctor's findings over the history it keeps, and prints them. <url> is the endpoint
+(http://host:port/debug/memory) or its /doctor route.
+With a process id: samples that program through its agent for --duration and prints the doctor's
+findings on the window. The program must have been started with the agent listening:
+  LD_PRELOAD=$(allocator-stats agent-path) ALLOCATOR_STATS_AGENT=1 <program>
+Exits 0 with an answer, 1 when the endpoint or the agent could not be read.
 
 Options:
-  --json            print the endpoint's answer as JSON
-  --token <token>   send it as a bearer token`,
+  --json              print the answer as JSON
+  --token <token>     send it as a bearer token (URL)
+  --duration <s>      how long to sample the process (default ${DEFAULT_DOCTOR_SECONDS}) (pid)
+  --interval <ms>     time between samples (default ${DEFAULT_DOCTOR_INTERVAL_MS}) (pid)`,
+  stats: `Usage: allocator-stats stats [--json] <pid>
+
+One sample of a running program through its agent (started with
+LD_PRELOAD=$(allocator-stats agent-path) ALLOCATOR_STATS_AGENT=1): the allocator serving it, RSS,
+allocated, resident, held back and releasable bytes. Exits 1 when the agent cannot be reached.`,
+  trim: `Usage: allocator-stats trim [--json] <pid>
+
+Trims a running program's allocator through its agent (the agent's own thread runs the trim) and
+prints what the OS got back (RSS before and after). Exits 1 when the agent cannot be reached.`,
+  'agent-path': `Usage: allocator-stats agent-path
+
+Prints the path of the agent library, to preload into a program this package should read from
+inside: LD_PRELOAD=$(allocator-stats agent-path) ALLOCATOR_STATS_AGENT=1 <program>.
+Preloaded without ALLOCATOR_STATS_AGENT it does nothing (no thread, no socket).`,
   allocators: `Usage: allocator-stats allocators [--json]
 
 Lists the allocators this machine can preload (library path, version as the allocator reports
@@ -108,8 +140,8 @@ function checkExports(p: Parsed): void {
   }
 }
 
-function intervalOf(p: Parsed): number {
-  return integerOption(p.options.interval, 'interval', DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+function intervalOf(p: Parsed, fallback = DEFAULT_INTERVAL_MS): number {
+  return integerOption(p.options.interval, 'interval', fallback, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
 }
 
 function commandOf(p: Parsed, name: string): string[] {
@@ -143,14 +175,14 @@ function describeRun(run: RunRecord): string {
   const check = run.check.served === true ? 'verified' : run.check.served === false ? `NOT serving: ${run.check.detected} did` : 'not verified';
   lines.push(
     `allocator-stats: ${run.label} (${run.allocator.name}${run.allocator.version ? ` ${run.allocator.version}` : ''}, ${check} by ${run.check.how}), ` +
-      `${run.exitCode !== null ? `exit ${run.exitCode}` : `killed by ${run.signal}`}, ${(run.wallMs / 1000).toFixed(2)} s, ${run.samples.length} samples from ${run.source === 'node' ? 'inside (Node)' : '/proc'}`,
+      `${run.exitCode !== null ? `exit ${run.exitCode}` : `killed by ${run.signal}`}, ${(run.wallMs / 1000).toFixed(2)} s, ${run.samples.length} samples from ${run.source === 'node' ? 'inside (Node)' : run.source === 'agent' ? 'inside (agent)' : '/proc'}`,
   );
   if (run.measured) lines.push(`  measured: pid ${run.measured.pid} (${run.measured.argv.join(' ')}), started by ${run.command[0]}`);
   if (run.samplerFailure) lines.push(`  the sampler could not load in pid ${run.samplerFailure.pid} (${run.samplerFailure.error}): sampled from /proc instead`);
   lines.push(`  RSS peak ${mib(run.rss.peak)}, steady ${mib(run.rss.steady)}, final ${mib(run.rss.final)}; held back at the end ${mib(run.heldBackFinal)}`);
   if (run.samplerCost) lines.push(`  sampling cost ${run.samplerCost.meanMs.toFixed(2)} ms per sample (max ${run.samplerCost.maxMs.toFixed(2)} ms)`);
   for (const note of run.check.served === true ? [] : run.check.notes) lines.push(`  note: ${note}`);
-  if (run.unavailable.length) lines.push(`  not available from outside: ${run.unavailable.join('; ')}`);
+  if (run.unavailable.length) lines.push(`  not available${run.source === 'agent' ? '' : ' from outside'}: ${run.unavailable.join('; ')}`);
   for (const f of run.findings) lines.push(`  [${f.severity}] ${f.id}: ${f.title}. ${f.summary}`);
   if (run.findings.length === 0) lines.push(`  no findings${run.findingsNote ? ` (${run.findingsNote})` : ''}`);
   return lines.join('\n');
@@ -194,7 +226,7 @@ async function runCommand(argv: string[]): Promise<void> {
   const unforward = forwardSignals(() => active);
   let run: RunRecord;
   try {
-    active = startRun({ command, candidate: { label, allocator, env }, intervalMs: interval, cleanEnv: false, samplerPath: samplerPath() });
+    active = startRun({ command, candidate: { label, allocator, env }, intervalMs: interval, cleanEnv: false, samplerPath: samplerPath(), agentPath: agentOf(p) });
     run = await active.result;
   } finally {
     unforward();
@@ -203,6 +235,11 @@ async function runCommand(argv: string[]): Promise<void> {
   exportAll(p, command, [run], 'run');
   if (!quiet) process.stderr.write(`${describeRun(run)}\n`);
   exitLike(run.exitCode, run.signal);
+}
+
+/** The agent to preload into programs that are not Node; none with --no-agent or when this install has none. */
+function agentOf(p: Parsed): string | null {
+  return p.options['no-agent'] ? null : agentPath();
 }
 
 function candidatesOf(p: Parsed): Candidate[] {
@@ -251,7 +288,7 @@ async function compareCommand(argv: string[]): Promise<void> {
     for (let r = 0; r < runsEach && !stopped; r++) {
       for (let k = 0; k < candidates.length && !stopped; k++) {
         const candidate = candidates[(k + r) % candidates.length];
-        active = startRun({ command, candidate, intervalMs: interval, cleanEnv: true, samplerPath: samplerPath() });
+        active = startRun({ command, candidate, intervalMs: interval, cleanEnv: true, samplerPath: samplerPath(), agentPath: agentOf(p) });
         const run = await active.result;
         active = null;
         addFindings(run);
@@ -287,10 +324,38 @@ export async function main(argv: string[]): Promise<void> {
     case 'compare':
       return compareCommand(rest);
     case 'doctor': {
-      const p = parseArgs(rest, { help: {}, json: {}, token: { value: true } }, 'doctor');
+      const p = parseArgs(rest, { help: {}, json: {}, token: { value: true }, duration: { value: true }, interval: { value: true } }, 'doctor');
       if (p.options.help) return void process.stdout.write(`${HELP.doctor}\n`);
-      if (p.positionals.length !== 1) throw new CliError(`Expected one URL for allocator-stats doctor but received ${p.positionals.length}`);
+      if (p.positionals.length !== 1) throw new CliError(`Expected one URL or process id for allocator-stats doctor but received ${p.positionals.length}`);
+      if (/^\d+$/.test(p.positionals[0])) {
+        if (p.options.token !== undefined) throw new CliError('Expected --token only with a URL: a process id is reached through its agent');
+        const r = await doctorPidCommand(pidOf(p.positionals[0], 'doctor'), {
+          durationMs: 1000 * integerOption(p.options.duration, 'duration', DEFAULT_DOCTOR_SECONDS, 1, 86_400),
+          intervalMs: intervalOf(p, DEFAULT_DOCTOR_INTERVAL_MS),
+          json: Boolean(p.options.json),
+          progress: (line) => process.stderr.write(`${line}\n`),
+        });
+        process.stdout.write(r.text);
+        return;
+      }
+      if (p.options.duration !== undefined || p.options.interval !== undefined) throw new CliError('Expected --duration and --interval only with a process id: an endpoint keeps its own history');
       process.exitCode = await doctorCommand(p.positionals[0], { json: Boolean(p.options.json), token: typeof p.options.token === 'string' ? p.options.token : null });
+      return;
+    }
+    case 'stats':
+    case 'trim': {
+      const p = parseArgs(rest, { help: {}, json: {} }, command);
+      if (p.options.help) return void process.stdout.write(`${HELP[command]}\n`);
+      if (p.positionals.length !== 1) throw new CliError(`Expected one process id for allocator-stats ${command} but received ${p.positionals.length}`);
+      const pid = pidOf(p.positionals[0], command);
+      process.stdout.write(await (command === 'stats' ? statsCommand : trimCommand)(pid, Boolean(p.options.json)));
+      return;
+    }
+    case 'agent-path': {
+      const p = parseArgs(rest, { help: {} }, 'agent-path');
+      if (p.options.help) return void process.stdout.write(`${HELP['agent-path']}\n`);
+      if (p.positionals.length) throw new CliError(`Expected no arguments for allocator-stats agent-path but received ${JSON.stringify(p.positionals[0])}`);
+      process.stdout.write(agentPathCommand());
       return;
     }
     case 'allocators': {
@@ -312,7 +377,7 @@ export async function main(argv: string[]): Promise<void> {
       if (command === undefined) process.exitCode = EXIT_USAGE;
       return;
     default:
-      throw new CliError(`Unknown command ${JSON.stringify(command)}; commands: run, compare, doctor, allocators (allocator-stats --help)`);
+      throw new CliError(`Unknown command ${JSON.stringify(command)}; commands: run, compare, doctor, stats, trim, agent-path, allocators (allocator-stats --help)`);
   }
 }
 

@@ -19,7 +19,7 @@ export interface AllocatorCheck {
   /** true: verified; false: another allocator served it; null: could not be checked. */
   served: boolean | null;
   /** How it was checked: the injected sampler's detection, or the libraries in /proc/<pid>/maps. */
-  how: 'sampler' | 'maps' | 'none';
+  how: 'sampler' | 'agent' | 'maps' | 'none';
   notes: string[];
 }
 
@@ -37,7 +37,7 @@ export interface RunRecord {
   /** The Node process that would have sampled itself but could not load the package (its addon): sampled from outside instead. */
   samplerFailure: { pid: number; error: string } | null;
   /** 'node': full samples from the injected sampler; 'proc': /proc/<pid> read from outside. */
-  source: 'node' | 'proc';
+  source: 'node' | 'agent' | 'proc';
   samples: WireSample[];
   trims: Array<{ time: number; releasedBytes: number | null }>;
   /** VmHWM as last seen: the kernel's own peak. */

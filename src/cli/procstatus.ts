@@ -39,6 +39,24 @@ export function readStatus(pid: number | 'self'): ProcStatus | null {
   }
 }
 
+// PF_EXITING in /proc/<pid>/stat's flags: the kernel has begun to tear the process down.
+const PF_EXITING = 0x4;
+
+/**
+ * Whether the process has begun to exit (the kernel tears it down, or it is a zombie): its
+ * memory is being unmapped, and a figure read now is no figure of the program.
+ */
+export function isExiting(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm) ": state ppid pgrp session tty_nr tpgid flags …
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' || fields[0] === 'X' || (Number(fields[6]) & PF_EXITING) !== 0;
+  } catch {
+    return true;
+  }
+}
+
 // A mapped lib<…name…>.so of each preloaded allocator in the registry.
 const MAPPED_ALLOCATOR: Array<[RegExp, AllocatorName]> = ALLOCATORS.filter((a) => a.libraries.length > 0).map((a): [RegExp, AllocatorName] => [
   new RegExp(`/lib[^/]*${a.name}[^/]*\\.so`),

@@ -46,6 +46,20 @@ export type WireMessage =
       argv: string[];
       error: string;
     }
+  | {
+      /** The agent (native/agent/) of a process of the program listens on `socket`. */
+      type: 'agent';
+      pid: number;
+      socket: string;
+    }
+  | {
+      /** That agent's last sample, taken as its program began to exit (a sample reply; none under musl). */
+      type: 'agent-exit';
+      pid: number;
+      time: number;
+      backend: number | null;
+      reply?: { values?: unknown };
+    }
   | { type: 'sample'; sample: WireSample }
   | { type: 'exit'; sample: WireSample }
   | { type: 'trim'; time: number; releasedBytes: number | null };

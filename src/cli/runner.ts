@@ -1,17 +1,20 @@
 // Starts one program under one allocator and samples it: from inside when it is Node (the
-// injected sampler), always from outside through /proc/<pid>. Its stdio passes through
-// untouched; the samples come back in a file of a private temporary directory.
+// injected sampler), through its agent when it is not (native/agent/, preloaded beside the
+// allocator), always from outside through /proc/<pid>. Its stdio passes through untouched; the
+// samples come back in a file of a private temporary directory, the agent's over its socket there.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { ENV_AGENT, ENV_AGENT_DIR } from '../agent/client';
+import { AgentTarget, type ProcessStats } from '../agent/target';
 import { isAllocatorVariable } from '../allocators/registry';
 import type { AllocatorName } from '../types';
 import { resolveAllocator, type Candidate } from './allocators';
 import { CliError } from './errors';
 import type { AllocatorCheck, RunRecord } from './model';
-import { mappedAllocators, readStatus } from './procstatus';
+import { isExiting, mappedAllocators, readStatus, type ProcStatus } from './procstatus';
 import { ENV_CLAIMED, ENV_INTERVAL, ENV_SAMPLE_FILE, type WireMessage, type WireSample } from './protocol';
 import { rssFigures } from './summary';
 
@@ -31,6 +34,14 @@ export const OUTSIDE_UNAVAILABLE = [
   'the JS heap, external and ArrayBuffer memory, event-loop utilisation (not a Node program, or not its sampler)',
 ];
 
+/** What a program sampled through its agent does not have. */
+export const AGENT_UNAVAILABLE = ['the JS heap, external and ArrayBuffer memory, event-loop utilisation (not a Node program)'];
+
+/** Sampled from /proc although the agent was preloaded: it never started in the program. */
+export const AGENT_DID_NOT_LOAD =
+  'allocated, resident, held back and releasable (the agent did not start in the program: a statically linked program, ' +
+  'or one that drops LD_PRELOAD, cannot load it)';
+
 export interface RunOptions {
   command: string[];
   candidate: Candidate;
@@ -38,6 +49,8 @@ export interface RunOptions {
   /** Drop inherited allocator-tuning variables (compare: every candidate starts from the same ground). */
   cleanEnv: boolean;
   samplerPath: string;
+  /** The agent library to preload beside the allocator (null: sample programs that are not Node from /proc only). */
+  agentPath: string | null;
 }
 
 export interface ActiveRun {
@@ -63,6 +76,39 @@ function checkFromSampler(expected: AllocatorName, detected: AllocatorName, note
   return { expected, detected, served, how: 'sampler', notes };
 }
 
+function checkFromAgent(expected: AllocatorName, detected: AllocatorName): AllocatorCheck {
+  const served = expected === 'unknown' ? detected !== 'glibc' && detected !== 'musl' : detected === expected;
+  return { expected, detected, served, how: 'agent', notes: [] };
+}
+
+/** A sample through the agent, with what only the kernel says (the peak, the threads). */
+function agentWireSample(s: ProcessStats, status: ProcStatus | null): WireSample {
+  return {
+    ...emptySample(s.time),
+    rss: s.process.rss,
+    rssAnon: s.process.rssAnon,
+    rssFile: s.process.rssFile === null ? null : s.process.rssFile + (s.process.rssShmem ?? 0),
+    peak: status?.peak ?? null,
+    allocated: s.allocated,
+    resident: s.resident,
+    heldBack: s.heldBack,
+    releasable: s.releasable,
+    threads: status?.threads ?? null,
+    arenas: typeof s.raw.arenas === 'number' ? s.raw.arenas : null,
+    costMs: s.costMs,
+  };
+}
+
+/** One process of the program whose agent listens: its samples through the agent. */
+interface AgentSeries {
+  pid: number;
+  target: AgentTarget | null;
+  samples: WireSample[];
+  exitLine: Extract<WireMessage, { type: 'agent-exit' }> | null;
+  inFlight: boolean;
+  backgroundThread: boolean | null;
+}
+
 function checkFromMaps(expected: AllocatorName, mapped: Array<{ name: AllocatorName; library: string }> | null): AllocatorCheck {
   if (mapped === null) {
     return { expected, detected: null, served: null, how: 'none', notes: ['the program exited before its memory map could be read'] };
@@ -86,7 +132,9 @@ export function startRun(options: RunOptions): ActiveRun {
     env[k] = v;
   }
   Object.assign(env, candidate.env);
-  if (resolved.library) env.LD_PRELOAD = resolved.library;
+  // The allocator first: the first preloaded library that defines malloc serves it.
+  const preload = [resolved.library, options.agentPath].filter((f): f is string => Boolean(f));
+  if (preload.length) env.LD_PRELOAD = preload.join(' ');
   // Private (0700) directory: only this user can read the samples or put lines into them.
   let dir: string;
   try {
@@ -100,8 +148,13 @@ export function startRun(options: RunOptions): ActiveRun {
   env.NODE_OPTIONS = nodeOptions(env.NODE_OPTIONS, options.samplerPath);
   env[ENV_SAMPLE_FILE] = sampleFile;
   env[ENV_INTERVAL] = String(options.intervalMs);
+  if (options.agentPath) {
+    env[ENV_AGENT] = 'run';
+    env[ENV_AGENT_DIR] = dir;
+  }
   const allocatorEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (isAllocatorVariable(k) && k !== 'LD_PRELOAD') allocatorEnv[k] = v;
+  const agents = new Map<number, AgentSeries>();
 
   const startTime = Date.now();
   const started = performance.now();
@@ -124,14 +177,53 @@ export function startRun(options: RunOptions): ActiveRun {
     readSamples();
     const pid = target();
     if (pid === undefined) return;
+    sampleAgents();
     const s = readStatus(pid);
-    if (!s) return;
+    // A figure read while the process is torn down is no figure of the program.
+    if (!s || isExiting(pid)) return;
     mapped = mappedAllocators(pid) ?? mapped;
     hwm = s.peak ?? hwm;
     threads = s.threads ?? threads;
     const sample: WireSample = { ...emptySample(Date.now()), rss: s.rss, rssAnon: s.rssAnon, rssFile: s.rssFile, peak: s.peak, threads: s.threads };
     outside.push(sample);
   };
+  // Each listening agent is asked for a sample per interval, one request at a time.
+  function sampleAgents(): void {
+    for (const series of agents.values()) {
+      const t = series.target;
+      if (!t || series.inFlight || t.binding.connection.closed || series.exitLine) continue;
+      series.inFlight = true;
+      t.stats().then(
+        (stats) => {
+          series.inFlight = false;
+          if (series.exitLine) return;
+          series.samples.push(agentWireSample(stats, readStatus(series.pid)));
+          if (series.backgroundThread === null) {
+            const bg = stats.raw['opt.background_thread'] ?? stats.raw.backgroundThread ?? stats.raw.background_thread;
+            if (typeof bg === 'boolean') series.backgroundThread = bg;
+          }
+        },
+        () => {
+          series.inFlight = false;
+        },
+      );
+    }
+  }
+  const openAgent = (m: Extract<WireMessage, { type: 'agent' }>): void => {
+    if (agents.has(m.pid)) return;
+    const series: AgentSeries = { pid: m.pid, target: null, samples: [], exitLine: null, inFlight: false, backgroundThread: null };
+    agents.set(m.pid, series);
+    AgentTarget.open(m.socket).then(
+      (t) => {
+        series.target = t;
+        if (exited) t.close();
+      },
+      () => {
+        // Gone before it could answer (a short-lived helper of the program): nothing of it is kept.
+      },
+    );
+  };
+  let exited = false;
   let offset = 0;
   let partial = '';
   const handle = (line: string): void => {
@@ -143,6 +235,11 @@ export function startRun(options: RunOptions): ActiveRun {
     }
     if (m.type === 'hello') hello = m;
     else if (m.type === 'unavailable') unavailable = m;
+    else if (m.type === 'agent') openAgent(m);
+    else if (m.type === 'agent-exit') {
+      const series = agents.get(m.pid);
+      if (series) series.exitLine = m;
+    }
     else if (m.type === 'sample' || m.type === 'exit') {
       inside.push(m.sample);
       if (m.sample.peak !== null && (hwm === null || m.sample.peak > hwm)) hwm = m.sample.peak;
@@ -182,27 +279,30 @@ export function startRun(options: RunOptions): ActiveRun {
     });
     child.once('exit', (code, signal) => {
       const wallMs = performance.now() - started;
+      exited = true;
       clearTimeout(first);
       clearInterval(timer);
-      // The sampler's exit sample was written before the program exited: it is in the file now.
+      // The sampler's and the agents' exit samples were written before the program exited: they are in the file now.
       readSamples();
-      fs.rmSync(dir, { recursive: true, force: true });
-      {
-        const source: RunRecord['source'] = inside.length > 0 ? 'node' : 'proc';
-        const samples = source === 'node' ? inside : outside;
+      void agentsAtExit().then((main) => {
+        fs.rmSync(dir, { recursive: true, force: true });
+        const source: RunRecord['source'] = inside.length > 0 ? 'node' : main ? 'agent' : 'proc';
+        const samples = source === 'node' ? inside : source === 'agent' && main ? main.samples : outside;
         const check = hello
           ? checkFromSampler(resolved.name, hello.allocator.name as AllocatorName, hello.allocator.notes)
-          : checkFromMaps(resolved.name, mapped);
+          : source === 'agent' && main?.target
+            ? checkFromAgent(resolved.name, main.target.allocator.name)
+            : checkFromMaps(resolved.name, mapped);
         const rss = rssFigures(samples, hwm);
         const last = samples[samples.length - 1];
-        const measured = hello ?? unavailable;
-        const costs = inside.map((s) => s.costMs).filter((c): c is number => c !== null);
+        const measured = hello ?? unavailable ?? (source === 'agent' && main?.target ? { pid: main.pid, argv: [...main.target.argv] } : null);
+        const costs = (source === 'agent' ? samples : inside).map((s) => s.costMs).filter((c): c is number => c !== null);
         resolve({
           label: candidate.label,
           command,
           allocator: {
             name: resolved.name,
-            version: hello?.allocator.version ?? null,
+            version: hello?.allocator.version ?? (source === 'agent' ? (main?.target?.allocator.version ?? null) : null),
             library: resolved.library ?? (hello?.allocator.library ?? null),
             env: allocatorEnv,
           },
@@ -217,9 +317,16 @@ export function startRun(options: RunOptions): ActiveRun {
           samples,
           trims,
           hwm,
-          backgroundThread: hello?.backgroundThread ?? null,
+          backgroundThread: hello?.backgroundThread ?? main?.backgroundThread ?? null,
           threads,
-          unavailable: source === 'proc' ? OUTSIDE_UNAVAILABLE : [],
+          unavailable:
+            source === 'agent'
+              ? AGENT_UNAVAILABLE
+              : source === 'proc'
+                ? options.agentPath && !unavailable
+                  ? [AGENT_DID_NOT_LOAD, OUTSIDE_UNAVAILABLE[1]]
+                  : OUTSIDE_UNAVAILABLE
+                : [],
           rss,
           heldBackFinal: last?.heldBack ?? null,
           samplerCost: costs.length ? { meanMs: costs.reduce((a, b) => a + b, 0) / costs.length, maxMs: Math.max(...costs), samples: costs.length } : null,
@@ -227,9 +334,37 @@ export function startRun(options: RunOptions): ActiveRun {
           findingsNote: null,
           parts: [],
         });
-      }
+      });
     });
   });
+
+  /**
+   * Each agent's exit line decoded into its last sample, every connection closed; then the
+   * process whose series is the program: the one with the highest RSS (a shell's helpers and
+   * short tools before or after it are smaller), or null when no agent answered.
+   */
+  async function agentsAtExit(): Promise<AgentSeries | null> {
+    let main: AgentSeries | null = null;
+    let highest = -1;
+    for (const series of agents.values()) {
+      const t = series.target;
+      if (t && series.exitLine) {
+        try {
+          const last = await t.exitStats(series.exitLine);
+          if (last) series.samples.push(agentWireSample(last, { rss: null, rssAnon: null, rssFile: null, peak: hwm, threads: null }));
+        } catch {
+          // Its periodic samples stand.
+        }
+      }
+      t?.close();
+      const top = Math.max(-1, ...series.samples.map((s) => s.rss ?? -1));
+      if (series.samples.length > 0 && top > highest) {
+        main = series;
+        highest = top;
+      }
+    }
+    return main;
+  }
 
   return {
     result,

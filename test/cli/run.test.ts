@@ -120,7 +120,7 @@ describe('allocator-stats run', () => {
 
   withGcc('samples a C program from outside through /proc: RSS known, allocator numbers null, peak equal to its VmHWM', async () => {
     const out = path.join(dir, 'c.json');
-    const r = await runCli(['run', '--interval', '100', '--export-json', out, '--', program, '48', '600', '5']);
+    const r = await runCli(['run', '--no-agent', '--interval', '100', '--export-json', out, '--', program, '48', '600', '5']);
     expect(r.code).toBe(5);
     expect(r.stdout.startsWith('alloc: start\n')).toBe(true);
     expect(r.stderr).toContain('not available from outside');
@@ -138,7 +138,7 @@ describe('allocator-stats run', () => {
 
   withGccAndJemalloc('sees a preloaded allocator in a C program’s maps, and marks a static program that ignored it', async () => {
     const ok = path.join(dir, 'c-je.json');
-    const r1 = await runCli(['run', '--allocator', 'jemalloc', '--env', 'MALLOC_CONF=background_thread:true', '--interval', '100', '--export-json', ok, '--', program, '16', '400', '0']);
+    const r1 = await runCli(['run', '--no-agent', '--allocator', 'jemalloc', '--env', 'MALLOC_CONF=background_thread:true', '--interval', '100', '--export-json', ok, '--', program, '16', '400', '0']);
     expect(r1.code).toBe(0);
     const run = readJson(ok).runs[0];
     expect(run.allocatorCheck).toEqual({ detected: 'jemalloc', served: true, how: 'maps' });
