@@ -7,7 +7,7 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const suites = ['bench-core.js', 'bench-allocators.js', 'bench-autotrim.js'];
+const suites = ['bench-core.js', 'bench-allocators.js', 'bench-autotrim.js', 'bench-agent.js'];
 let failed = false;
 for (const file of suites) {
   const script = path.join(__dirname, file);
