@@ -37,7 +37,7 @@ function request(options: unknown, name: string, releasableByDefault: boolean): 
  * process it comes from.
  */
 export function unifiedFigures(sample: BackendSample, heapUsed: number | null): Clamped & { heldBackRatio: number | null } {
-  const n = clampToProcess(sample.numbers, sample.process, { heapUsed: heapUsed ?? 0 });
+  const n = clampToProcess(sample.numbers, sample.process, heapUsed === null ? null : { heapUsed });
   // The sample's notes are its own (a fresh array per sample): the clamp's follow them.
   const notes = sample.numbers.notes;
   if (n.notes.length > 0) notes.push(...n.notes);

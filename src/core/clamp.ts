@@ -28,15 +28,18 @@ export function residentCeiling(process: ProcessMemory, v8: Pick<V8Memory, 'heap
   return Math.max(0, process.rssAnon - v8Resident);
 }
 
-/** The allocator's numbers, corrected so that none claims more than the OS shows. */
-export function clampToProcess(n: ClampInput, process: ProcessMemory, v8: Pick<V8Memory, 'heapUsed'>): Clamped {
+/**
+ * The allocator's numbers, corrected so that none claims more than the OS shows. `v8` is null in
+ * a process without V8 (read through its agent).
+ */
+export function clampToProcess(n: ClampInput, process: ProcessMemory, v8: Pick<V8Memory, 'heapUsed'> | null): Clamped {
   const notes: string[] = [];
-  const ceiling = residentCeiling(process, v8);
+  const ceiling = residentCeiling(process, v8 ?? { heapUsed: 0 });
   let { resident, heldBack, releasable } = n;
   if (ceiling === null || resident === null || resident <= ceiling) return { allocated: n.allocated, resident, heldBack, releasable, notes };
   notes.push(
     `the allocator counts ${resident} bytes as resident but the process has only ${ceiling} bytes of anonymous memory ` +
-      `outside V8's heap (RssAnon ${process.rssAnon}): pages it never wrote are not in RAM; resident, heldBack and ` +
+      `${v8 ? "outside V8's heap " : ''}(RssAnon ${process.rssAnon}): pages it never wrote are not in RAM; resident, heldBack and ` +
       'releasable are held to what the OS shows',
   );
   resident = ceiling;
