@@ -24,6 +24,8 @@ const withEngine = testIf(hasGxx && AGENT !== null, 'needs g++ (apt-get install 
 const withEngineAndJemalloc = testIf(hasGxx && AGENT !== null && jemalloc !== null, 'needs g++, the agent and libjemalloc2');
 const withEngineAndTcmalloc = testIf(hasGxx && AGENT !== null && tcmalloc !== null, 'needs g++, the agent and libtcmalloc-minimal4');
 const withPython = testIf(PYTHON !== null && AGENT !== null, 'needs /usr/bin/python3 (apt-get install python3) and the agent');
+const REDIS = fs.existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : null;
+const withRedis = testIf(REDIS !== null && AGENT !== null, 'needs redis-server (apt-get install redis-server) and the agent');
 const withStatic = testIf(hasGcc && AGENT !== null, 'needs gcc and libc6-dev (a static binary) and the agent');
 
 let dir: string;
@@ -256,6 +258,31 @@ describe('allocator-stats agent-path, stats, trim and doctor on a running progra
     expect(d.samples.length).toBeGreaterThanOrEqual(12);
     expect(d.window.samples).toBe(d.samples.length);
     expect(d.findings.map((f) => f.id)).not.toContain('allocator-retention');
+  });
+});
+
+describe('redis-server through the agent', () => {
+  withRedis('Debian\'s redis-server, which links jemalloc itself, gets jemalloc numbers', async () => {
+    // Debian's redis-server is a link to redis-check-rdb, which starts the server when named so:
+    // the agent must not take it for a launcher.
+    // On a Unix socket of its own, no TCP port: nothing else on the machine can collide with it.
+    const child = spawn(REDIS!, ['--port', '0', '--unixsocket', path.join(dir, 'redis.sock'), '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
+      stdio: ['ignore', 'ignore', 'ignore'],
+      env: { ...process.env, LD_PRELOAD: AGENT!, ALLOCATOR_STATS_AGENT: '1', ALLOCATOR_STATS_AGENT_DIR: dir },
+    });
+    children.push(child);
+    const target = await AgentTarget.open(await socketOf(child.pid!));
+    try {
+      expect(target.allocator.name).toBe('jemalloc');
+      const s = await target.stats();
+      expect(s.allocated!).toBeGreaterThan(0);
+      expect(s.resident!).toBeGreaterThanOrEqual(s.allocated!);
+      expect(s.resident!).toBeLessThanOrEqual(s.process.rssAnon!);
+      expect(typeof s.heldBack).toBe('number');
+      expect((await target.trim()).supported).toBe(true);
+    } finally {
+      target.close();
+    }
   });
 });
 
