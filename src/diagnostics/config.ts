@@ -1,10 +1,10 @@
 // Handler options, validated once, and the allocator configuration the endpoint reports.
-import { allocatorEnv, backendFor } from '../allocators/registry';
+import { allocatorEnv } from '../allocators/registry';
 import type { DoctorHandlerOptions } from '../doctor/endpoint';
-import { detectAllocator } from '../api/detect';
+import type { StatsSource } from '../api/source';
 import { isIP } from 'node:net';
 import { typeError, withCode } from '../core/errors';
-import type { AllocatorInfo, RawValue } from '../types';
+import type { RawValue } from '../types';
 import { optionsObject } from '../core/validate';
 import { metricsPrefix, minInterval } from './prometheus';
 
@@ -165,21 +165,15 @@ export interface AllocatorConfiguration {
   error: string | null;
 }
 
-export function allocatorConfiguration(info: AllocatorInfo): AllocatorConfiguration {
+export function allocatorConfiguration(source: StatsSource): AllocatorConfiguration {
   // Only the allocators' variables (the registry's): the endpoint never shows the rest of the environment.
-  const env = allocatorEnv(process.env);
+  const env = allocatorEnv(source.env());
   let settings: Record<string, RawValue> | null = null;
   let error: string | null = null;
-  const backend = backendFor(info.name);
   try {
-    settings = backend.config ? backend.config() : null;
+    settings = source.settings();
   } catch (e) {
     error = e instanceof Error ? e.message : String(e);
   }
   return { env, settings, error };
-}
-
-let cachedInfo: AllocatorInfo | undefined;
-export function allocatorInfo(): AllocatorInfo {
-  return (cachedInfo ??= detectAllocator());
 }

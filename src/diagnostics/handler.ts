@@ -5,12 +5,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DOCTOR_HANDLER_OPTIONS, DoctorRoutes } from '../doctor/endpoint';
-import { trim } from '../api/trim';
+import { SELF_SOURCE, type StatsSource } from '../api/source';
 import type { TrimResult } from '../types';
-import { allocatorConfiguration, allocatorInfo, handlerConfig, hostAllowed, type DiagnosticHandlerOptions, type HandlerConfig } from './config';
+import { allocatorConfiguration, handlerConfig, hostAllowed, type DiagnosticHandlerOptions, type HandlerConfig } from './config';
 import { dashboardPage } from './dashboard';
 import { exposition, PROMETHEUS_CONTENT_TYPE } from './prometheus';
-import { snapshot } from './snapshot';
+import { snapshot, trimSource, type DiagnosticSnapshot } from './snapshot';
 
 export type { DiagnosticHandlerOptions } from './config';
 
@@ -176,6 +176,7 @@ class Endpoint {
   constructor(
     private readonly config: HandlerConfig,
     private readonly doctor: DoctorRoutes,
+    private readonly source: StatsSource,
   ) {
     this.tokenDigest = config.token === null ? null : digest(config.token);
   }
@@ -248,14 +249,13 @@ class Endpoint {
       });
       return;
     }
-    const s = await snapshot(this.config.minIntervalMs);
-    const info = allocatorInfo();
+    const s = await this.snapshot();
     const body = {
       stats: s.stats,
       trims: s.trims,
       autoTrim: s.autoTrim,
-      allocator: info,
-      configuration: allocatorConfiguration(info),
+      allocator: this.source.allocator(),
+      configuration: allocatorConfiguration(this.source),
       endpoint: {
         trim: this.config.trim,
         refreshMs: Math.max(this.config.minIntervalMs, 250),
@@ -266,8 +266,12 @@ class Endpoint {
   }
 
   private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const s = await snapshot(this.config.minIntervalMs);
+    const s = await this.snapshot();
     send(req, res, 200, PROMETHEUS_CONTENT_TYPE, exposition(s, this.config.metricsPrefix));
+  }
+
+  private snapshot(): Promise<DiagnosticSnapshot> {
+    return snapshot(this.config.minIntervalMs, this.source, () => this.doctor.diagnosis());
   }
 
   private authorised(req: IncomingMessage): HttpError | null {
@@ -309,7 +313,7 @@ class Endpoint {
     }
     // Requests that arrive while a trim runs share its result instead of queueing more trims.
     if (!this.trimming) {
-      this.trimming = trim().finally(() => {
+      this.trimming = trimSource(this.source).finally(() => {
         this.trimming = null;
       });
     }
@@ -328,12 +332,13 @@ export function createDiagnosticHandler(options?: DiagnosticHandlerOptions): Dia
 
 /**
  * The handler and a way to undo what creating it started (the doctor's monitor, when it started
- * one), for serveDiagnostics() to call when it cannot listen.
+ * one), for serveDiagnostics() to call when it cannot listen. `source` is internal: the process
+ * whose memory the routes show (another one for `allocator-stats serve --pid`).
  */
-export function diagnosticEndpoint(options?: DiagnosticHandlerOptions): { handler: DiagnosticHandler; release(): void } {
+export function diagnosticEndpoint(options?: DiagnosticHandlerOptions, source: StatsSource = SELF_SOURCE): { handler: DiagnosticHandler; release(): void } {
   const config = handlerConfig(options, 'options', DOCTOR_HANDLER_OPTIONS);
-  const doctor = new DoctorRoutes(options?.monitor, options?.doctor);
-  const endpoint = new Endpoint(config, doctor);
+  const doctor = new DoctorRoutes(options?.monitor, options?.doctor, 'options', source);
+  const endpoint = new Endpoint(config, doctor, source);
   return {
     handler: function diagnosticHandler(req, res, next) {
       try {

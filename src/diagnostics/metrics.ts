@@ -1,5 +1,6 @@
 // The exported metrics, defined once for the Prometheus text, prom-client and OpenTelemetry.
 // A value that is unknown (null) produces no point at all: never a 0 that looks like a measurement.
+// Another process has no V8 figures here: those families are left out.
 import { SKIP_REASONS } from '../autotrim';
 import type { DiagnosticSnapshot } from './snapshot';
 
@@ -61,9 +62,9 @@ export const METRICS: readonly MetricDefinition[] = [
   gauge('process_rss_file_bytes', 'process.rss_file', 'By', 'File-backed resident memory of the process (RssFile).', (s) => s.stats.process.rssFile),
   gauge('process_rss_shmem_bytes', 'process.rss_shmem', 'By', 'Shared resident memory of the process (RssShmem).', (s) => s.stats.process.rssShmem),
   gauge('process_swap_bytes', 'process.swap', 'By', 'Swapped-out memory of the process (VmSwap).', (s) => s.stats.process.swap),
-  gauge('v8_heap_physical_bytes', 'v8.heap.physical', 'By', 'Physical memory of the V8 heap (not allocated through malloc).', (s) => s.stats.v8.physical),
-  gauge('v8_heap_used_bytes', 'v8.heap.used', 'By', 'Bytes in use in the V8 heap.', (s) => s.stats.v8.heapUsed),
-  gauge('v8_external_bytes', 'v8.external', 'By', 'Memory of C++ objects bound to JS objects, ArrayBuffers included (allocated through malloc).', (s) => s.stats.v8.external),
+  gauge('v8_heap_physical_bytes', 'v8.heap.physical', 'By', 'Physical memory of the V8 heap (not allocated through malloc).', (s) => s.stats.v8?.physical),
+  gauge('v8_heap_used_bytes', 'v8.heap.used', 'By', 'Bytes in use in the V8 heap.', (s) => s.stats.v8?.heapUsed),
+  gauge('v8_external_bytes', 'v8.external', 'By', 'Memory of C++ objects bound to JS objects, ArrayBuffers included (allocated through malloc).', (s) => s.stats.v8?.external),
   gauge('stats_duration_seconds', 'stats.duration', 's', 'What taking the last sample cost (wall time).', (s) => s.stats.costMs / MS_PER_S),
   counter('trims_total', 'trims', '{trim}', 'Trims completed in this thread, whoever asked for them.', (s) => s.trims.trims),
   counter('trim_released_bytes_total', 'trim.released', 'By', 'Bytes the trims released, measured from RSS.', (s) => s.trims.releasedBytes),

@@ -2,6 +2,7 @@
 // It does not keep the process alive (server and its connections are unref()'d) unless asked.
 import * as http from 'node:http';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
+import { SELF_SOURCE, type StatsSource } from '../api/source';
 import { typeError } from '../core/errors';
 import { optionalBoolean, optionalInteger } from '../core/validate';
 import { DOCTOR_HANDLER_OPTIONS } from '../doctor/endpoint';
@@ -52,6 +53,11 @@ function urlHost(address: AddressInfo): string {
 
 /** Starts an http.Server serving createDiagnosticHandler(options); resolves once it listens. */
 export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<DiagnosticServer> {
+  return serveDiagnosticsOf(SELF_SOURCE, options);
+}
+
+/** serveDiagnostics() showing `source` (internal: another process for `allocator-stats serve --pid`). */
+export function serveDiagnosticsOf(source: StatsSource, options?: ServeDiagnosticsOptions): Promise<DiagnosticServer> {
   let handler: DiagnosticHandler;
   let release: () => void;
   let port: number;
@@ -72,7 +78,7 @@ export function serveDiagnostics(options?: ServeDiagnosticsOptions): Promise<Dia
     if (o.host !== undefined && isIP(o.host.replace(/^\[|\]$/g, '')) === 0) {
       handlerOptions.allowedHosts = [...(handlerOptions.allowedHosts ?? []), o.host];
     }
-    ({ handler, release } = diagnosticEndpoint(handlerOptions));
+    ({ handler, release } = diagnosticEndpoint(handlerOptions, source));
     prefix = config.prefix;
   } catch (error) {
     return Promise.reject(error);

@@ -3,7 +3,8 @@
 // included) and GET …/doctor/history (the raw samples and the monitor's own cost).
 import { typeError } from '../core/errors';
 import { checkThresholds, diagnose } from './diagnose';
-import { checkMonitorOptions, createMonitor, createMonitorAt, runningMonitor } from './monitor';
+import { SELF_SOURCE, type StatsSource } from '../api/source';
+import { checkMonitorOptions, createMonitor, createMonitorAt, createMonitorOf, runningMonitor } from './monitor';
 import type { DiagnoseThresholds, Diagnosis, Monitor, MonitorOptions } from './types';
 
 /** Handler options this module reads. */
@@ -63,9 +64,19 @@ export class DoctorRoutes {
   /** Whether this endpoint started #monitor (rather than found it running or was given it). */
   readonly #started: boolean;
 
-  constructor(option: unknown, doctor: unknown, name = 'options') {
+  /** `source`: whose memory the monitor watches (another process's never shares this thread's monitor). */
+  constructor(option: unknown, doctor: unknown, name = 'options', source: StatsSource = SELF_SOURCE) {
     this.#thresholds = thresholdsOption(doctor, `${name}.doctor`);
-    if (doctor !== undefined) endpointThresholds = this.#thresholds;
+    if (source.self && doctor !== undefined) endpointThresholds = this.#thresholds;
+    if (!source.self) {
+      if (option === false) this.#monitor = null;
+      else if (isMonitor(option)) this.#monitor = option;
+      else if (option === undefined || option === true) this.#monitor = createMonitorOf(source, undefined, `${name}.monitor`);
+      else if (typeof option === 'object' && option !== null && !Array.isArray(option)) this.#monitor = createMonitorOf(source, option, `${name}.monitor`);
+      else throw typeError('a boolean, a Monitor or monitor options', `${name}.monitor`, option);
+      this.#started = this.#monitor !== null && !isMonitor(option);
+      return;
+    }
     const running = runningMonitor();
     if (option === false) {
       this.#monitor = null;
@@ -91,6 +102,11 @@ export class DoctorRoutes {
   /** Stops the monitor this endpoint started, if it did: never one found running or passed in. */
   release(): void {
     if (this.#started) this.#monitor?.stop();
+  }
+
+  /** The diagnosis GET …/doctor serves, or null with the doctor off (for metrics of another process). */
+  diagnosis(): Diagnosis | null {
+    return this.#monitor ? diagnosisOf(this.#monitor, this.#thresholds) : null;
   }
 
   /** Answers GET …/doctor and GET …/doctor/history. */

@@ -1,22 +1,25 @@
 // createMonitor(): samples the allocator, V8, the event loop and the cgroup every intervalMs
 // into a ring buffer of windowMs, inside a budget of its own cost: after a sample that cost c ms
 // the next waits at least c / budget ms, so a costly heap slows the monitor, not the program.
-// Samples run on the libuv threadpool (allocatorStats()); timers are unref()ed.
+// Samples run on the libuv threadpool (allocatorStats()); timers are unref()ed. A monitor of
+// another process (a StatsSource read through its agent) samples only what the agent reports:
+// no event loop, GC or auto-trimmer of ours belongs to it.
 import { performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
 import { autoTrimTotals } from '../autotrim';
 import { allocatorIdentity } from '../allocators/identity';
 import { DOCTOR_ENV_NAMES } from '../allocators/registry';
 import { typeError, withCode } from '../core/errors';
-import { allocatorStats } from '../api/stats';
+import { SELF_SOURCE, type SourceStats, type StatsSource } from '../api/source';
 import { trimEvents } from '../api/trim';
-import type { MemoryStats, TrimResult } from '../types';
+import type { TrimResult } from '../types';
 import { MAX_DELAY_MS, scheduleNext, withinBudget } from '../core/budget';
 import { optionalBoolean, optionalInteger, optionalNumber, optionsObject } from '../core/validate';
 import { cgroupMemory } from './cgroup';
 import type { DiagnoseContext, Monitor, MonitorOptions, MonitorSample, MonitorTotals } from './types';
 
 // A sample cheaper than this is not worth the timer: intervals below it are refused.
-const MIN_INTERVAL_MS = 50;
+export const MIN_MONITOR_INTERVAL_MS = 50;
+export const DEFAULT_MONITOR_INTERVAL_MS = 5000;
 const OPTIONS = ['intervalMs', 'windowMs', 'budget', 'releasable', 'signal'] as const;
 
 interface Config {
@@ -36,7 +39,7 @@ function configure(options: unknown, name: string): Config {
   const o = optionsObject<MonitorOptions>(options, name, OPTIONS);
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', `${name}.signal`, signal);
-  const intervalMs = optionalInteger(o.intervalMs, `${name}.intervalMs`, 5000, MIN_INTERVAL_MS, MAX_DELAY_MS);
+  const intervalMs = optionalInteger(o.intervalMs, `${name}.intervalMs`, DEFAULT_MONITOR_INTERVAL_MS, MIN_MONITOR_INTERVAL_MS, MAX_DELAY_MS);
   const defaultWindowMs = Math.max(DEFAULT_WINDOW_MS, MIN_DEFAULT_WINDOW_INTERVALS * intervalMs);
   return {
     intervalMs,
@@ -47,24 +50,31 @@ function configure(options: unknown, name: string): Config {
   };
 }
 
-function envContext(): NonNullable<DiagnoseContext['env']> {
+function envContext(source: StatsSource): NonNullable<DiagnoseContext['env']> {
   const env: NonNullable<DiagnoseContext['env']> = {};
+  const all = source.env();
   for (const name of DOCTOR_ENV_NAMES) {
-    const v = process.env[name];
+    const v = all[name];
     if (v !== undefined) env[name] = v;
   }
   return env;
 }
 
-export function toSample(stats: MemoryStats, elu: number | null, extra: Partial<MonitorSample> = {}): MonitorSample {
+/**
+ * A sample for the doctor. Without V8 figures (a program read through its agent, which is not
+ * Node) the V8 parts are zero, not unknown, as `doctor PID` judges them: malloc in use is then
+ * all native.
+ */
+export function toSample(stats: SourceStats, elu: number | null, extra: Partial<MonitorSample> = {}): MonitorSample {
+  const v8 = stats.v8 ?? NO_V8;
   return {
     time: stats.time,
     rss: stats.process.rss,
     rssAnon: stats.process.rssAnon,
-    heapUsed: stats.v8.heapUsed,
-    heapTotal: stats.v8.heapTotal,
-    external: stats.v8.external,
-    arrayBuffers: stats.v8.arrayBuffers,
+    heapUsed: v8.heapUsed,
+    heapTotal: v8.heapTotal,
+    external: v8.external,
+    arrayBuffers: v8.arrayBuffers,
     allocated: stats.allocated,
     resident: stats.resident,
     heldBack: stats.heldBack,
@@ -76,8 +86,11 @@ export function toSample(stats: MemoryStats, elu: number | null, extra: Partial<
   };
 }
 
+const NO_V8 = { heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 } as const;
+
 class MemoryMonitor implements Monitor {
   readonly #config: Config;
+  readonly #source: StatsSource;
   readonly #ring: MonitorSample[] = [];
   readonly #gauges = new Map<string, () => number>();
   #running = true;
@@ -100,8 +113,9 @@ class MemoryMonitor implements Monitor {
   };
   readonly #onAbort = (): void => this.stop();
 
-  constructor(config: Config) {
+  constructor(config: Config, source: StatsSource) {
     this.#config = config;
+    this.#source = source;
     this.#delay = config.intervalMs;
     this.#eluMark = performance.eventLoopUtilization();
     if (config.signal?.aborted) {
@@ -109,15 +123,17 @@ class MemoryMonitor implements Monitor {
       return;
     }
     config.signal?.addEventListener('abort', this.#onAbort, { once: true });
-    // Detection runs once per process: do it now rather than inside the first sample, whose cost
-    // would otherwise stretch the interval after it far beyond what sampling really costs.
-    allocatorIdentity();
-    trimEvents.on('trim', this.#onTrim);
-    // GC time costs nothing to collect: the entries arrive whether or not we sum them.
-    this.#gcObserver = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) this.#gcMs += e.duration;
-    });
-    this.#gcObserver.observe({ entryTypes: ['gc'] });
+    if (source.self) {
+      // Detection runs once per process: do it now rather than inside the first sample, whose cost
+      // would otherwise stretch the interval after it far beyond what sampling really costs.
+      allocatorIdentity();
+      trimEvents.on('trim', this.#onTrim);
+      // GC time costs nothing to collect: the entries arrive whether or not we sum them.
+      this.#gcObserver = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) this.#gcMs += e.duration;
+      });
+      this.#gcObserver.observe({ entryTypes: ['gc'] });
+    }
     // The first sample right away, so a diagnosis has a start point.
     this.#timer = setTimeout(() => void this.#tick(), 0);
     this.#timer.unref();
@@ -132,10 +148,15 @@ class MemoryMonitor implements Monitor {
   }
 
   context(): DiagnoseContext {
+    const source = this.#source;
+    if (!source.self) {
+      const { name, version } = source.allocator();
+      return { allocator: { name, version }, env: envContext(source), threads: null, backgroundThread: this.#backgroundThread, autoTrim: null };
+    }
     const auto = autoTrimTotals();
     return {
       allocator: allocatorIdentity(),
-      env: envContext(),
+      env: envContext(source),
       threads: null,
       backgroundThread: this.#backgroundThread,
       autoTrim: auto ? auto.running : false,
@@ -203,12 +224,13 @@ class MemoryMonitor implements Monitor {
     const run = async (): Promise<MonitorSample | null> => {
       const started = performance.now();
       this.#lastSampleAt = started;
+      const self = this.#source.self;
       const mark = performance.eventLoopUtilization();
-      const elu = performance.eventLoopUtilization(mark, this.#eluMark).utilization;
+      const elu = self ? performance.eventLoopUtilization(mark, this.#eluMark).utilization : null;
       this.#eluMark = mark;
-      let stats: MemoryStats;
+      let stats: SourceStats;
       try {
-        stats = await allocatorStats({ releasable: this.#config.releasable });
+        stats = await this.#source.stats({ releasable: this.#config.releasable });
       } catch (error) {
         this.#totals.errors++;
         this.#totals.lastError = error instanceof Error ? error.message : String(error);
@@ -226,9 +248,10 @@ class MemoryMonitor implements Monitor {
       }
       const sample = toSample(stats, elu, {
         gauges: this.#gauges.size ? gauges : undefined,
-        cgroup: cgroupMemory(),
+        // This process's cgroup: another process may live in another one.
+        cgroup: self ? cgroupMemory() : null,
         trimmedBytes: this.#trimSeen ? this.#trimmed : null,
-        gcMs: this.#gcMs,
+        gcMs: self ? this.#gcMs : null,
       });
       this.#trimmed = 0;
       this.#trimSeen = false;
@@ -269,11 +292,20 @@ export function checkMonitorOptions(options: unknown, name: string): void {
 
 /** createMonitor() with the options' path for error messages (the endpoint's `options.monitor`). */
 export function createMonitorAt(options: unknown, name: string): Monitor {
+  return createMonitorOf(SELF_SOURCE, options, name);
+}
+
+/**
+ * A monitor of `source`. This process's is the thread's one monitor (runningMonitor()); one of
+ * another process is not, and several may run.
+ */
+export function createMonitorOf(source: StatsSource, options: unknown, name: string): Monitor {
   const config = configure(options, name);
+  if (!source.self) return new MemoryMonitor(config, source);
   if (current?.running) {
     throw withCode(new Error('A monitor is already running in this thread: stop() it, or use runningMonitor()'), 'ERR_MONITOR_RUNNING');
   }
-  const m = new MemoryMonitor(config);
+  const m = new MemoryMonitor(config, source);
   if (m.running) current = m;
   return m;
 }
