@@ -34,6 +34,7 @@ export class AgentConnection {
   readonly #pending: Pending[] = [];
   #buffer = '';
   #closed: Error | null = null;
+  #onClose: Array<(reason: Error) => void> = [];
 
   private constructor(socketPath: string, socket: net.Socket) {
     this.socketPath = socketPath;
@@ -68,6 +69,13 @@ export class AgentConnection {
 
   get closed(): boolean {
     return this.#closed !== null;
+  }
+
+  /** Resolves with the reason once the connection is closed (the program exited, or close()). */
+  whenClosed(): Promise<Error> {
+    const closed = this.#closed;
+    if (closed) return Promise.resolve(closed);
+    return new Promise((resolve) => this.#onClose.push(resolve));
   }
 
   /**
@@ -126,7 +134,10 @@ export class AgentConnection {
   }
 
   #fail(error: Error): void {
-    if (!this.#closed) this.#closed = error;
+    if (!this.#closed) {
+      this.#closed = error;
+      for (const f of this.#onClose.splice(0)) f(error);
+    }
     for (const p of this.#pending.splice(0)) {
       clearTimeout(p.timer);
       p.reject(error);

@@ -123,6 +123,11 @@ export class AgentTarget {
     this.binding.connection.close();
   }
 
+  /** Resolves once the connection to the agent is closed: the program exited, or close() was called. */
+  whenClosed(): Promise<Error> {
+    return this.binding.connection.whenClosed();
+  }
+
   #assemble(sample: BackendSample, time: number, costMs: number): ProcessStats {
     const n = unifiedFigures(sample, null);
     n.notes.push(NO_V8_NOTE);

@@ -6,11 +6,11 @@ import { allocatorIdentity, asName, nativeDetection } from '../allocators/identi
 import { allocatorFacts, allocatorOfLibrary, PRELOAD_VARIABLE } from '../allocators/registry';
 import type { AllocatorInfo, PreloadEntry } from '../types';
 
-/** The mapped files of this process, or null when /proc/self/maps cannot be read. */
-function mappedLibraries(): Set<string> | null {
+/** The mapped files of a process (this one by default), or null when its maps cannot be read. */
+function mappedLibraries(pid: number | 'self' = 'self'): Set<string> | null {
   const mapped = new Set<string>();
   try {
-    for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+    for (const line of fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
       const at = line.indexOf('/');
       if (at >= 0) mapped.add(line.slice(at).trim());
     }
@@ -48,6 +48,11 @@ function preloadEntries(value: string | undefined, mapped: Set<string> | null): 
       }
       return { entry, loaded };
     });
+}
+
+/** LD_PRELOAD's entries as another process has them, and whether each is mapped there (null: unknown). */
+export function preloadEntriesOf(value: string | null, pid: number): PreloadEntry[] {
+  return preloadEntries(value ?? undefined, mappedLibraries(pid));
 }
 
 let cached: AllocatorInfo | undefined;

@@ -8,6 +8,8 @@ import { parseArgs, integerOption, type OptionSpec, type Parsed } from './args';
 import { allocatorsCommand } from './cmd-allocators';
 import { doctorCommand } from './cmd-doctor';
 import { agentPathCommand, doctorPidCommand, pidOf, statsCommand, trimCommand } from './cmd-pid';
+import { serveCommand } from './cmd-serve';
+import { DEFAULT_MONITOR_INTERVAL_MS, MIN_MONITOR_INTERVAL_MS } from '../doctor/monitor';
 import { ALLOCATORS, BUILT_IN_CANDIDATES, findLibrary, parseCandidate, parseEnvAssignment, resolveAllocator, type Candidate } from './allocators';
 import { CliError, EXIT_USAGE } from './errors';
 import { jsonReport } from './export-json';
@@ -42,6 +44,7 @@ Commands:
   doctor <pid>                            sample a running program through its agent and diagnose it
   stats <pid>                             the memory figures of a running program, through its agent
   trim <pid>                              give a running program's held-back memory back to the OS
+  serve --pid <pid>                       serve the diagnostic endpoint of a running program, through its agent
   agent-path                              the agent library to preload into a program
   allocators                              the allocators installed here, and how to install the others
 
@@ -109,6 +112,21 @@ allocated, resident, held back and releasable bytes. Exits 1 when the agent cann
 
 Trims a running program's allocator through its agent (the agent's own thread runs the trim) and
 prints what the OS got back (RSS before and after). Exits 1 when the agent cannot be reached.`,
+  serve: `Usage: allocator-stats serve --pid <pid> [options]
+
+Serves the diagnostic endpoint (the live page, JSON, Prometheus metrics, the doctor) of a running
+program, read through its agent (started with
+LD_PRELOAD=$(allocator-stats agent-path) ALLOCATOR_STATS_AGENT=1), and prints its URL. Runs until
+SIGINT or SIGTERM, or until the program exits; exits 0 then, 1 when the agent cannot be reached.
+There are no V8 figures: the program is not Node (or not one this package runs in).
+
+Options:
+  --pid <pid>        the program (required)
+  --port <n>         TCP port (default 0: a free one, shown in the URL)
+  --host <host>      interface to listen on (default 127.0.0.1)
+  --allow-trim       enable POST …/trim (needs --token)
+  --token <token>    bearer token for POST …/trim (at least 16 characters of [A-Za-z0-9-._~+/])
+  --interval <ms>    time between the doctor's samples (default ${DEFAULT_MONITOR_INTERVAL_MS}, at least ${MIN_MONITOR_INTERVAL_MS})`,
   'agent-path': `Usage: allocator-stats agent-path
 
 Prints the path of the agent library, to preload into a program this package should read from
@@ -351,6 +369,25 @@ export async function main(argv: string[]): Promise<void> {
       process.stdout.write(await (command === 'stats' ? statsCommand : trimCommand)(pid, Boolean(p.options.json)));
       return;
     }
+    case 'serve': {
+      const p = parseArgs(rest, { help: {}, pid: { value: true }, port: { value: true }, host: { value: true }, token: { value: true }, 'allow-trim': {}, interval: { value: true } }, 'serve');
+      if (p.options.help) return void process.stdout.write(`${HELP.serve}\n`);
+      if (p.positionals.length) throw new CliError(`Expected no arguments for allocator-stats serve but received ${JSON.stringify(p.positionals[0])} (the process goes in --pid)`);
+      if (typeof p.options.pid !== 'string') throw new CliError('Expected --pid <pid> for allocator-stats serve but received nothing');
+      const host = p.options.host;
+      if (host !== undefined && (typeof host !== 'string' || host === '')) throw new CliError('Expected a host name or address for --host but received nothing');
+      await serveCommand({
+        pid: pidOf(p.options.pid, 'serve'),
+        port: integerOption(p.options.port, 'port', 0, 0, 65535),
+        host: typeof host === 'string' ? host : undefined,
+        token: typeof p.options.token === 'string' ? p.options.token : null,
+        allowTrim: Boolean(p.options['allow-trim']),
+        intervalMs: integerOption(p.options.interval, 'interval', DEFAULT_MONITOR_INTERVAL_MS, MIN_MONITOR_INTERVAL_MS, MAX_INTERVAL_MS),
+        out: (line) => process.stdout.write(`${line}\n`),
+        err: (line) => process.stderr.write(`${line}\n`),
+      });
+      return;
+    }
     case 'agent-path': {
       const p = parseArgs(rest, { help: {} }, 'agent-path');
       if (p.options.help) return void process.stdout.write(`${HELP['agent-path']}\n`);
@@ -377,7 +414,7 @@ export async function main(argv: string[]): Promise<void> {
       if (command === undefined) process.exitCode = EXIT_USAGE;
       return;
     default:
-      throw new CliError(`Unknown command ${JSON.stringify(command)}; commands: run, compare, doctor, stats, trim, agent-path, allocators (allocator-stats --help)`);
+      throw new CliError(`Unknown command ${JSON.stringify(command)}; commands: run, compare, doctor, stats, trim, serve, agent-path, allocators (allocator-stats --help)`);
   }
 }
 

@@ -46,7 +46,7 @@ export interface HandlerConfig {
 
 export const HANDLER_OPTIONS = ['prefix', 'minIntervalMs', 'allowTrim', 'token', 'metricsPrefix', 'allowedHosts'] as const;
 // RFC 6750 b64token characters a client can put after "Bearer ", without the '=' padding.
-const TOKEN = /^[A-Za-z0-9\-._~+/]+$/;
+export const TOKEN = /^[A-Za-z0-9\-._~+/]+$/;
 // A DNS name, an IPv4 address or a bracketed IPv6 address, with an optional port (1-65535).
 const HOST = /^([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(?::(6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}))?$/;
 
@@ -102,7 +102,7 @@ export function hostAllowed(header: unknown, socketAddress: string | undefined, 
   const loopback = local === '::1' || (isIP(local) === 4 && local.startsWith('127.'));
   return name === 'localhost' && loopback;
 }
-const MIN_TOKEN_LENGTH = 16;
+export const MIN_TOKEN_LENGTH = 16;
 const PREFIX = /^(\/[A-Za-z0-9\-_~!$&'()*+,;=:@.]+)*$/;
 
 function prefixOption(value: unknown): string {

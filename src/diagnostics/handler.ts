@@ -251,6 +251,7 @@ class Endpoint {
     }
     const s = await this.snapshot();
     const body = {
+      pid: this.source.pid,
       stats: s.stats,
       trims: s.trims,
       autoTrim: s.autoTrim,

@@ -8,7 +8,7 @@
  * @typedef {{ heapTotal: number, heapUsed: number, physical: number, external: number }} V8Memory
  * @typedef {{ time: number, allocated: number | null, resident: number | null, heldBack: number | null,
  *   heldBackRatio: number | null, releasable: number | null, mapped: number | null, process: ProcessMemory,
- *   v8: V8Memory, costMs: number, notes: string[] }} Stats
+ *   v8: V8Memory | null, costMs: number, notes: string[] }} Stats
  * @typedef {{ running: boolean, intervalMs: number, trims: number, releasedBytes: number,
  *   skips: Record<string, number>, lastTrim: { time: number, releasedBytes: number | null } | null }} AutoTrim
  * @typedef {{ name: string, version: string | null, method: string, library: string | null,
@@ -90,7 +90,8 @@
   function split(j) {
     var s = j.stats;
     var rss = s.process.rss;
-    var v8 = s.v8.physical;
+    // A program read through its agent (serve --pid) is not Node: it has no V8 heap.
+    var v8 = s.v8 ? s.v8.physical : 0;
     // An allocator that does not split its resident memory into allocated and held back
     // (mimalloc) still owns all of it: count it as the allocator's, not as "other".
     var unsplit = s.allocated === null && s.heldBack === null && s.resident !== null;
@@ -201,8 +202,8 @@
       ['releasable', bytes(s.releasable), 1], ['mapped', bytes(s.mapped), 1],
       ['RSS anon / file / shmem', bytes(s.process.rssAnon) + ' / ' + bytes(s.process.rssFile) + ' / ' + bytes(s.process.rssShmem), 1],
       ['swap', bytes(s.process.swap), 1],
-      ['V8 heap used / total', bytes(s.v8.heapUsed) + ' / ' + bytes(s.v8.heapTotal), 1],
-      ['V8 external', bytes(s.v8.external), 1],
+      ['V8 heap used / total', s.v8 ? bytes(s.v8.heapUsed) + ' / ' + bytes(s.v8.heapTotal) : bytes(null), 1],
+      ['V8 external', bytes(s.v8 ? s.v8.external : null), 1],
       ['sample cost', s.costMs.toFixed(2) + ' ms', 1]
     ]);
     var t = j.trims, at = j.autoTrim;
