@@ -1,8 +1,12 @@
 // The published prebuilds: what each binary needs from the system (read from its dynamic symbol
-// table), and the arm64 one run end to end under qemu with npm's arm64 Node.
-import { execFileSync } from 'node:child_process';
+// table), and the arm64 ones run end to end under qemu: the addon with npm's arm64 Node, the
+// agent in an arm64 C++ program.
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { agentSocketOf } from '../../src/agent/locate';
+import { AgentTarget } from '../../src/agent/target';
 import { ROOT, WORKLOAD, commandExists, testIf } from '../helpers';
 import {
   AGENT_PREBUILD,
@@ -109,6 +113,53 @@ describe('linux-arm64 under qemu', () => {
         expectPlatformWorks(v, pkg, 'arm64');
       } finally {
         fs.rmSync(pkg, { recursive: true, force: true });
+      }
+    },
+    BUILD_TIMEOUT,
+  );
+});
+
+describe('the arm64 agent under qemu', () => {
+  testIf(hasCrossCompiler && hasQemu, 'arm64 needs g++-aarch64-linux-gnu and qemu-user-static (apt-get install g++-aarch64-linux-gnu qemu-user-static)')(
+    'reads and trims an arm64 C++ program: the figures agree with what the trim returned',
+    async () => {
+      const agent = path.join(path.dirname(prebuild('arm64')), AGENT_PREBUILD);
+      const work = fs.mkdtempSync(path.join(os.tmpdir(), 'allocator-stats-arm64-agent-'));
+      const engine = path.join(work, 'engine');
+      execFileSync('aarch64-linux-gnu-g++', ['-O1', '-pthread', '-o', engine, path.join(ROOT, 'test', 'agent', 'fixtures', 'engine.cc')]);
+      const sockets = path.join(work, 'sockets');
+      fs.mkdirSync(sockets, { mode: 0o700 });
+      // qemu-user is static: LD_PRELOAD reaches only the arm64 program's own loader.
+      const child = spawn('qemu-aarch64-static', ['-L', AARCH64_SYSROOT, engine, '--idle=120'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, LD_PRELOAD: agent, ALLOCATOR_STATS_AGENT: '1', ALLOCATOR_STATS_AGENT_DIR: sockets },
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let err = '';
+          child.stderr!.on('data', (d: Buffer) => {
+            err += d.toString();
+            if (err.includes('engine: idle')) resolve();
+          });
+          child.on('exit', (code) => reject(new Error(`the arm64 engine exited (${code}): ${err}`)));
+        });
+        const socket = agentSocketOf(child.pid!);
+        expect(socket).not.toBeNull();
+        const target = await AgentTarget.open(socket!);
+        try {
+          expect(target.allocator.name).toBe('glibc');
+          const s = await target.stats();
+          expect(s.heldBack!).toBeGreaterThan(64 * 1024 * 1024);
+          const t = await target.trim();
+          expect(t.supported).toBe(true);
+          // RSS here is qemu's, its own memory included; a release is a difference of two readings.
+          expect(Math.abs(s.releasable! - t.releasedBytes!)).toBeLessThanOrEqual(Math.max(0.1 * t.releasedBytes!, 8 * 1024 * 1024));
+        } finally {
+          target.close();
+        }
+      } finally {
+        child.kill('SIGKILL');
+        fs.rmSync(work, { recursive: true, force: true });
       }
     },
     BUILD_TIMEOUT,
