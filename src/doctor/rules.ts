@@ -236,7 +236,7 @@ export function backlog(a: Analysis, t: Thresholds, growthFound: boolean): Findi
       severity: 'info',
       title: 'A backlog built up and drained: not a leak',
       summary:
-        `In-use memory (V8 heap plus malloc in use) rose by ${mib(rise)} to a peak at ${peakAt} and then fell back by ${mib(fell)} ` +
+        `In-use memory (${a.samples.some((x) => (x.heapUsed ?? 0) > 0) ? 'V8 heap plus malloc in use' : 'malloc in use: the program has no V8 heap'}) rose by ${mib(rise)} to a peak at ${peakAt} and then fell back by ${mib(fell)} ` +
         `(${fell >= rise ? 'all' : `${Math.round((fell / rise) * 100)} %`} of the rise) once the work drained` +
         (gauges.length ? `, following ${gauges.map((g) => `'${g.name}'`).join(', ')}` : '') +
         '. Memory that comes back when the work is done was held by work in progress, not leaked.',
