@@ -109,7 +109,8 @@ const readJson = (file: string): JsonReport => JSON.parse(fs.readFileSync(file, 
 describe('a C++ engine through the agent', () => {
   withEngine('allocator-stats run gives every sample the allocator figures and finds retention after a drained backlog', async () => {
     const out = path.join(dir, 'engine.json');
-    const r = await runCli(['run', '--interval', '250', '--export-json', out, '--', engine]);
+    // A load phase of 3 s: enough samples on the rise even when the machine is busy.
+    const r = await runCli(['run', '--interval', '250', '--export-json', out, '--', engine, '--load=3']);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('engine: drained backlog=12000');
     expect(r.stderr).toMatch(/verified by agent\), exit 0, [\d.]+ s, \d+ samples from inside \(agent\)/);
