@@ -211,8 +211,10 @@ describe('jemalloc native guards', () => {
     }
     expect(value.guards.dssAsString).toBeNull();
     expect(value.guards.decay).toBeNull();
-    // 4000 distinct names averaging 5000 characters: about 20 MB if every one were cached.
-    expect(value.grew).toBeLessThan(2 * MiB);
+    // 4000 distinct names averaging 5000 characters: about 20 MB if every one were cached. The
+    // count is the whole process's malloc, V8's helper threads included (up to 2.1 MiB of theirs
+    // on a busy machine): a fifth of the unbounded figure still tells a bounded cache from none.
+    expect(value.grew).toBeLessThan(4 * MiB);
     expect(value.decay).toEqual({ supported: true, counted: 1, events: [true] });
   });
 });
