@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, integerOption, type OptionSpec, type Parsed } from './args';
 import { allocatorsCommand } from './cmd-allocators';
-import { doctorCommand } from './cmd-doctor';
+import { DOCTOR_MAX_BYTES, DOCTOR_TIMEOUT_MS, doctorCommand } from './cmd-doctor';
 import { agentPathCommand, doctorPidCommand, pidOf, statsCommand, trimCommand } from './cmd-pid';
 import { serveCommand } from './cmd-serve';
 import { DEFAULT_MONITOR_INTERVAL_MS, MIN_MONITOR_INTERVAL_MS } from '../doctor/monitor';
@@ -101,6 +101,8 @@ Exits 0 with an answer, 1 when the endpoint or the agent could not be read.
 Options:
   --json              print the answer as JSON
   --token <token>     send it as a bearer token (URL)
+  --max-bytes <n>     refuse an answer longer than this (default ${DOCTOR_MAX_BYTES}, 4 MiB) (URL)
+  --timeout <ms>      give up on an endpoint that has not answered in full (default ${DOCTOR_TIMEOUT_MS}) (URL)
   --duration <s>      how long to sample the process (default ${DEFAULT_DOCTOR_SECONDS}) (pid)
   --interval <ms>     time between samples (default ${DEFAULT_DOCTOR_INTERVAL_MS}) (pid)`,
   stats: `Usage: allocator-stats stats [--json] <pid>
@@ -342,11 +344,17 @@ export async function main(argv: string[]): Promise<void> {
     case 'compare':
       return compareCommand(rest);
     case 'doctor': {
-      const p = parseArgs(rest, { help: {}, json: {}, token: { value: true }, duration: { value: true }, interval: { value: true } }, 'doctor');
+      const p = parseArgs(
+        rest,
+        { help: {}, json: {}, token: { value: true }, 'max-bytes': { value: true }, timeout: { value: true }, duration: { value: true }, interval: { value: true } },
+        'doctor',
+      );
       if (p.options.help) return void process.stdout.write(`${HELP.doctor}\n`);
       if (p.positionals.length !== 1) throw new CliError(`Expected one URL or process id for allocator-stats doctor but received ${p.positionals.length}`);
       if (/^\d+$/.test(p.positionals[0])) {
-        if (p.options.token !== undefined) throw new CliError('Expected --token only with a URL: a process id is reached through its agent');
+        for (const name of ['token', 'max-bytes', 'timeout']) {
+          if (p.options[name] !== undefined) throw new CliError(`Expected --${name} only with a URL: a process id is reached through its agent`);
+        }
         const r = await doctorPidCommand(pidOf(p.positionals[0], 'doctor'), {
           durationMs: 1000 * integerOption(p.options.duration, 'duration', DEFAULT_DOCTOR_SECONDS, 1, 86_400),
           intervalMs: intervalOf(p, DEFAULT_DOCTOR_INTERVAL_MS),
@@ -357,7 +365,12 @@ export async function main(argv: string[]): Promise<void> {
         return;
       }
       if (p.options.duration !== undefined || p.options.interval !== undefined) throw new CliError('Expected --duration and --interval only with a process id: an endpoint keeps its own history');
-      process.exitCode = await doctorCommand(p.positionals[0], { json: Boolean(p.options.json), token: typeof p.options.token === 'string' ? p.options.token : null });
+      process.exitCode = await doctorCommand(p.positionals[0], {
+        json: Boolean(p.options.json),
+        token: typeof p.options.token === 'string' ? p.options.token : null,
+        maxBytes: integerOption(p.options['max-bytes'], 'max-bytes', DOCTOR_MAX_BYTES, 1, 1024 * 1024 * 1024),
+        timeoutMs: integerOption(p.options.timeout, 'timeout', DOCTOR_TIMEOUT_MS, 1, 3_600_000),
+      });
       return;
     }
     case 'stats':
