@@ -69,6 +69,14 @@ function sendError(req: IncomingMessage, res: ServerResponse, e: HttpError): voi
   send(req, res, e.status, 'application/json; charset=utf-8', `${JSON.stringify({ error: e.message, code: e.code })}\n`, e.headers);
 }
 
+/** How many Host header fields the request has, as sent. */
+function hostFields(req: IncomingMessage): number {
+  const raw = req.rawHeaders ?? [];
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === 'host') n++;
+  return n;
+}
+
 function internal(error: unknown): HttpError {
   const code = (error as { code?: unknown } | null)?.code;
   // Our own errors carry a code and a message meant for users; anything else stays private.
@@ -185,6 +193,12 @@ class Endpoint {
     const route = routeOf(req, this.config.prefix);
     if (route === null) {
       this.pass(req, res, next);
+      return;
+    }
+    // RFC 9112 §3.2: more than one Host field is answered 400. Node keeps only the first in
+    // req.headers.host, and a proxy in front may have judged another one.
+    if (hostFields(req) > 1) {
+      sendError(req, res, { status: 400, code: 'ERR_BAD_REQUEST', message: 'more than one Host header', headers: { Connection: 'close' } });
       return;
     }
     if (!hostAllowed(req.headers.host, req.socket?.localAddress, req.socket?.localPort, this.config.allowedHosts)) {

@@ -95,6 +95,27 @@ describe('Host header (DNS rebinding)', () => {
     }
   });
 
+  test('more than one Host header gets 400 on every route, whichever comes first (RFC 9112 §3.2)', async () => {
+    const before = await trims(server);
+    const own = `127.0.0.1:${server.port}`;
+    for (const [first, second] of [[own, own], [own, 'rebind.test'], ['rebind.test', own], [own, '']]) {
+      for (const [method, path] of [['GET', '/debug/memory/'], ['GET', '/debug/memory/metrics'], ['POST', '/debug/memory/trim']]) {
+        const out = await raw(server.port, `${method} ${path} HTTP/1.1\r\nHost: ${first}\r\nContent-Length: 0\r\nhost: ${second}\r\nConnection: close\r\n\r\n`);
+        expect([first, second, path, status(out)]).toEqual([first, second, path, 400]);
+        expect(body(out)).toEqual({ error: 'more than one Host header', code: 'ERR_BAD_REQUEST' });
+      }
+    }
+    expect(await trims(server)).toBe(before);
+  });
+
+  test('a trailing dot is another name: localhost. and 127.0.0.1. are refused', async () => {
+    for (const host of ['localhost.', `localhost.:${server.port}`, '127.0.0.1.', `127.0.0.1.:${server.port}`]) {
+      const out = await raw(server.port, `GET /debug/memory/metrics HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      expect([host, status(out)]).toEqual([host, 421]);
+      expect(body(out).code).toBe('ERR_HOST_NOT_ALLOWED');
+    }
+  });
+
   test('allowedHosts admits the names listed, with or without a port, and no others', async () => {
     const named = await serveDiagnostics({ allowedHosts: ['Memory.Internal', `proxy.internal:8443`] });
     try {
