@@ -140,23 +140,48 @@ Lists the allocators this machine can preload (library path, version as the allo
 it) and how to install the missing ones.`,
 };
 
-function write(file: string, text: string): void {
-  try {
-    fs.writeFileSync(path.resolve(file), text);
-  } catch (error) {
-    throw new CliError(`cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1);
-  }
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
 }
 
-/** Checked before the program runs, so that a typo does not cost a whole compare. */
+/**
+ * Why `file` cannot be written, or null. Tried for real (opened, and removed again when it did
+ * not exist): root passes access() on read-only files and on directories such as /proc.
+ */
+function unwritable(file: string): string | null {
+  let exists = true;
+  try {
+    if (fs.statSync(file).isDirectory()) return 'a directory';
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return errorCode(error);
+    exists = false;
+  }
+  try {
+    fs.accessSync(exists ? file : path.dirname(file), fs.constants.W_OK);
+    fs.closeSync(fs.openSync(file, exists ? 'r+' : 'wx'));
+    if (!exists) fs.unlinkSync(file);
+  } catch (error) {
+    return errorCode(error);
+  }
+  return null;
+}
+
+/** Checked before the program runs, so that a typo or an unwritable path does not cost a whole compare. */
 function checkExports(p: Parsed): void {
+  const seen = new Map<string, string>();
   for (const name of Object.keys(EXPORTS)) {
     const file = p.options[name];
     if (file === undefined) continue;
-    const dir = path.dirname(path.resolve(String(file)));
+    const full = typeof file === 'string' ? path.resolve(file) : '';
+    const dir = path.dirname(full);
     if (typeof file !== 'string' || file === '' || !fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
       throw new CliError(`Expected a file in an existing directory for --${name} but received ${JSON.stringify(file)}`);
     }
+    const other = seen.get(full);
+    if (other) throw new CliError(`Expected different files for --${other} and --${name} but received ${JSON.stringify(file)} for both`);
+    seen.set(full, name);
+    const problem = unwritable(full);
+    if (problem) throw new CliError(`Expected a writable file for --${name} but received ${JSON.stringify(file)} (${problem})`);
   }
 }
 
@@ -181,13 +206,37 @@ function addFindings(run: RunRecord): void {
   }
 }
 
-function exportAll(p: Parsed, command: string[], runs: RunRecord[], title: 'run' | 'compare'): void {
+/**
+ * Writes every export it can, each on its own: one that fails (a full disk, a path replaced
+ * while the program ran) loses neither the others nor the summary. Returns one line per failure.
+ */
+function exportAll(p: Parsed, command: string[], runs: RunRecord[], title: 'run' | 'compare'): string[] {
   // One run is not a comparison: `run` recommends nothing, in any export.
   const ranked = rank(runs);
   const ranking = title === 'compare' ? ranked : { ...ranked, recommendation: null };
-  if (typeof p.options['export-json'] === 'string') write(p.options['export-json'], `${JSON.stringify(jsonReport(command, runs, title === 'compare' ? ranking : null), null, 2)}\n`);
-  if (typeof p.options['export-markdown'] === 'string') write(p.options['export-markdown'], markdownReport(command, runs, ranking));
-  if (typeof p.options['export-html'] === 'string') write(p.options['export-html'], htmlReport(command, runs, ranking, title));
+  const exports: Record<string, () => string> = {
+    'export-json': () => `${JSON.stringify(jsonReport(command, runs, title === 'compare' ? ranking : null), null, 2)}\n`,
+    'export-markdown': () => markdownReport(command, runs, ranking),
+    'export-html': () => htmlReport(command, runs, ranking, title),
+  };
+  const failed: string[] = [];
+  for (const [name, text] of Object.entries(exports)) {
+    const file = p.options[name];
+    if (typeof file !== 'string') continue;
+    try {
+      fs.writeFileSync(path.resolve(file), text());
+    } catch (error) {
+      failed.push(`cannot write ${file} (--${name}): ${errorCode(error)}`);
+    }
+  }
+  return failed;
+}
+
+/** After the summary: one line per export that could not be written, and exit 1. */
+function reportFailedExports(failed: string[]): boolean {
+  for (const line of failed) process.stderr.write(`allocator-stats: ${line}\n`);
+  if (failed.length) process.exitCode = 1;
+  return failed.length > 0;
 }
 
 function describeRun(run: RunRecord): string {
@@ -252,8 +301,9 @@ async function runCommand(argv: string[]): Promise<void> {
     unforward();
   }
   addFindings(run);
-  exportAll(p, command, [run], 'run');
+  const failed = exportAll(p, command, [run], 'run');
   if (!quiet) process.stderr.write(`${describeRun(run)}\n`);
+  if (reportFailedExports(failed)) return;
   exitLike(run.exitCode, run.signal);
 }
 
@@ -320,7 +370,7 @@ async function compareCommand(argv: string[]): Promise<void> {
   }
   if (stopped) return exitLike(null, stopped);
   const ranking = rank(runs);
-  exportAll(p, command, runs, 'compare');
+  const failed = exportAll(p, command, runs, 'compare');
   if (!quiet) {
     const out = [`allocator-stats compare: ${command.join(' ')} (${runsEach} run${runsEach > 1 ? 's' : ''} each)`, '', textTable(ranking), ''];
     out.push(ranking.recommendation ? `Recommendation: ${ranking.recommendation.label} — ${ranking.recommendation.reason}.` : 'No recommendation: no candidate could be ranked.');
@@ -329,6 +379,7 @@ async function compareCommand(argv: string[]): Promise<void> {
     process.stderr.write(`${out.join('\n')}\n`);
   }
   process.exitCode = ranking.recommendation ? 0 : 1;
+  reportFailedExports(failed);
 }
 
 function version(): string {

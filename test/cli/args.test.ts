@@ -43,6 +43,12 @@ describe('allocator-stats arguments', () => {
     [['run', '--frob', '--', 'true'], 2, /Unknown option --frob for allocator-stats run/],
     [['run', '--', '/nonexistent/program'], 127, /cannot start "\/nonexistent\/program": command not found/],
     [['run', '--export-json', '/nonexistent/dir/r.json', '--', 'true'], 2, /Expected a file in an existing directory for --export-json but received "\/nonexistent\/dir\/r.json"/],
+    // Checked before anything runs, by trying: root passes access() on /proc and on read-only files.
+    [['compare', '--export-json', '/tmp', '--', 'true'], 2, /Expected a writable file for --export-json but received "\/tmp" \(a directory\)/],
+    [['compare', '--export-markdown', '/proc/r.md', '--', 'true'], 2, /Expected a writable file for --export-markdown but received "\/proc\/r.md" \(ENOENT\)/],
+    [['compare', '--export-html', '/sys/r.html', '--', 'true'], 2, /Expected a writable file for --export-html but received "\/sys\/r.html" \(EACCES\)/],
+    [['run', '--export-json', '/etc/hostname/r.json', '--', 'true'], 2, /Expected a file in an existing directory for --export-json but received "\/etc\/hostname\/r.json"/],
+    [['run', '--export-json', '/tmp/r.out', '--export-markdown', '/tmp/./r.out', '--', 'true'], 2, /Expected different files for --export-json and --export-markdown but received "\/tmp\/.\/r.out" for both/],
     [['compare', '--only', 'nosuch', '--', 'true'], 2, /Expected a candidate label for --only but received "nosuch"/],
     [['compare', '--candidate', 'no-allocator', '--', 'true'], 2, /Expected '<label>=<allocator>\[ KEY=VALUE…\]' for --candidate/],
     [['compare', '--candidate', 'glibc=glibc', '--', 'true'], 2, /Expected unique candidate labels but received "glibc" twice/],

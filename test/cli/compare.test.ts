@@ -164,6 +164,22 @@ describe('allocator-stats compare', () => {
     expect(json.runs.map((x) => x.samples[x.samples.length - 1].heldBack !== null)).toEqual([true, true, true, false]);
   });
 
+  test('an export that fails at the end loses neither the table nor the other exports, and exits 1', async () => {
+    const files = { json: path.join(dir, 'late.json'), md: path.join(dir, 'late.md'), html: path.join(dir, 'late.html') };
+    // The program itself puts a directory where the JSON export goes, after the checks at the start passed.
+    const r = await runCli([
+      'compare', '--only', 'glibc', '--interval', '100',
+      '--export-json', files.json, '--export-markdown', files.md, '--export-html', files.html,
+      '--', process.execPath, '-e', 'require("fs").mkdirSync(process.argv[1]); setTimeout(() => {}, 800)', files.json,
+    ]);
+    expect(r.stderr).toMatch(/\n1\s+glibc\s/);
+    expect(r.stderr).toMatch(/Recommendation: glibc — /);
+    expect(r.stderr.trimEnd().split('\n').pop()).toBe(`allocator-stats: cannot write ${files.json} (--export-json): EISDIR`);
+    expect(fs.readFileSync(files.md, 'utf8')).toMatch(/\n\| 1 \| glibc \| /);
+    expect(fs.readFileSync(files.html, 'utf8')).toContain('glibc');
+    expect(r.code).toBe(1);
+  });
+
   withGccAndJemalloc('never ranks a candidate whose allocator did not serve the program', async () => {
     const program = buildAllocProgram(dir, true);
     const out = path.join(dir, 'static.json');
