@@ -75,6 +75,33 @@ Pointer PointerOf(const std::string& name) {
   if (ends(".dss") || ends(".name") || name == "prof.dump" || name == "prof.prefix") return Pointer::String;
   return Pointer::None;
 }
+// Names where jemalloc acts on its argument unchecked, or on memory still in use: a wrong (or
+// merely current) argument is undefined behaviour, not an error code. Refused whatever the type
+// and value, for reads too (a read of arenas.lookup looks up whatever its stack held).
+const char* RefusedBecause(const std::string& name) {
+  auto ends = [&](const char* suffix) {
+    const size_t n = strlen(suffix);
+    return name.size() >= n && name.compare(name.size() - n, n, suffix) == 0;
+  };
+  if (name == "tcache.flush" || name == "tcache.destroy") {
+    return "it takes the index of a tcache from tcache.create, which jemalloc does not check: any "
+           "other index crashes the process (thread.tcache.flush flushes this thread's cache)";
+  }
+  if (name == "arenas.lookup") return "it takes a pointer, which jemalloc follows unchecked";
+  // arena.<i>.<action>: the index may be spelled many ways (arena.00, arena.+0), the ends not.
+  if (name.rfind("arena.", 0) == 0 && (ends(".reset") || ends(".destroy"))) {
+    return "it discards every allocation in the arena, which this process (V8, Node, native "
+           "code) may still be using";
+  }
+  return nullptr;
+}
+
+void RefuseUnsafe(const std::string& name) {
+  if (const char* why = RefusedBecause(name)) {
+    throw CodedError("ERR_MALLCTL_ACCESS", "mallctl " + name + " is refused: " + why);
+  }
+}
+
 struct Mib {
   size_t parts[kMaxMib];
   size_t length;
@@ -309,6 +336,7 @@ Value ReadString(const ProcFiles* files, const char* str, const std::string& nam
 // Reads a mallctl whose type the caller (TypeScript's table of known names) decided.
 Value Read(const ExtraCall& call) {
   const std::string& name = call.args[0].text;
+  RefuseUnsafe(name);
   CtlType type = TypeOf(call.args[1].text);
   JemallocState& s = static_cast<JemallocState&>(*call.state);
   // jemalloc copies at most *oldlenp bytes and reports EINVAL on a size mismatch, so a
@@ -362,6 +390,7 @@ int WriteAs(JemallocState& s, const std::string& name, T value) {
 // without undefined behaviour. A fraction is refused here (ERR_OUT_OF_RANGE): no type holds it.
 Value Write(const ExtraCall& call) {
   const std::string& name = call.args[0].text;
+  RefuseUnsafe(name);
   CtlType type = TypeOf(call.args[1].text);
   const Value& v = call.args[2];
   auto wrong = [&](const char* what) {

@@ -197,7 +197,7 @@ describe('the jemalloc namespace when jemalloc does not serve malloc', () => {
 });
 
 describe('jemalloc native guards', () => {
-  it('checks write types itself, bounds its MIB cache, and decays through the trim path', async () => {
+  it('checks write types itself, refuses unsafe actions, bounds its MIB cache, and decays through the trim path', async () => {
     const { value } = await runFixture<{
       name: string;
       guards: Record<string, string | null>;
@@ -209,6 +209,12 @@ describe('jemalloc native guards', () => {
     for (const k of ['dssAsSize', 'dssAsUint64', 'hooksAsString', 'hooksAsSize', 'stringToNumber']) {
       expect([k, value.guards[k]]).toEqual([k, 'ERR_MALLCTL_TYPE']);
     }
+    // Actions that crash the process or discard memory in use are refused, however the name is spelled.
+    for (const k of ['tcacheDestroy', 'tcacheFlush', 'lookupWrite', 'lookupRead', 'createdArenaReset', 'arenaDestroySpelled', 'publicArenaReset']) {
+      expect([k, value.guards[k]]).toEqual([k, 'ERR_MALLCTL_ACCESS']);
+    }
+    expect(value.guards.threadTcacheFlush).toBeNull();
+    expect(value.guards.arenaPurge).toBeNull();
     expect(value.guards.dssAsString).toBeNull();
     expect(value.guards.decay).toBeNull();
     // 4000 distinct names averaging 5000 characters: about 20 MB if every one were cached. The
