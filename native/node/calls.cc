@@ -2,7 +2,10 @@
 // (each a sync/async pair) packed into Float64Arrays whose fields the wire names.
 #include <napi.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "core/backend.h"
 #include "core/detect.h"
@@ -108,25 +111,59 @@ Napi::Value TrimToJs(Napi::Env env, const TrimResult& t) {
                     {t.own.values.data(), t.own.values.size()}});
 }
 
-// Arguments are validated in TypeScript; this only keeps a bad call from crashing: a backend
-// index that is no index, arguments read as numbers (anything else unknown).
-size_t BackendArg(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw JsError(info.Env(), "ERR_INVALID_ARG_TYPE", "backend index");
-  int64_t i = info[0].As<Napi::Number>().Int64Value();
-  if (i < 0 || static_cast<size_t>(i) >= Backends().size()) throw JsError(info.Env(), "ERR_OUT_OF_RANGE", "backend index");
-  return static_cast<size_t>(i);
+// A number as JS prints it, for messages (std::to_string says "nan", "inf" and "1.500000").
+std::string NumberText(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+  char text[32];
+  snprintf(text, sizeof text, "%.17g", d);
+  return text;
 }
 
-Call MakeCall(const Napi::CallbackInfo& info, size_t index, bool onJsThread) {
+// Arguments are validated in TypeScript; this only keeps a bad call from crashing or from
+// silently meaning something else: an index that is no index (NaN and ±Infinity would convert
+// to 0, a fraction would be cut), and more arguments than the backend declares (a sparse array
+// of length 2^32 - 1 would be copied element by element). Arguments are read as numbers
+// (anything else unknown).
+size_t BackendArg(const Napi::CallbackInfo& info) {
+  const size_t count = Backends().size();
+  const std::string expected = "Expected a backend index from 0 to " + std::to_string(count - 1) + " but received ";
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    throw JsError(info.Env(), "ERR_INVALID_ARG_TYPE", expected + (info.Length() < 1 ? "nothing" : "a value that is not a number"),
+                  CodedError::Kind::Type);
+  }
+  const double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d < static_cast<double>(count) && d == std::floor(d))) {
+    throw JsError(info.Env(), "ERR_OUT_OF_RANGE", expected + NumberText(d), CodedError::Kind::Range);
+  }
+  return static_cast<size_t>(d);
+}
+
+enum class Action { Sample, Trim };
+
+Call MakeCall(const Napi::CallbackInfo& info, size_t index, Action action, bool onJsThread) {
   AddonData& data = Data(info.Env());
   Call call{data.files, index < data.states.size() ? data.states[index] : nullptr, {}, onJsThread};
+  const Backend& backend = *Backends()[index];
+  const WireNames wire = backend.Wire();
+  const size_t declared = action == Action::Sample ? wire.sampleArgs.count : wire.trimArgs.count;
+  auto checkLength = [&](size_t length) {
+    if (length <= declared) return;
+    throw JsError(info.Env(), "ERR_OUT_OF_RANGE",
+                  std::string("Expected at most ") + std::to_string(declared) + " " + (action == Action::Sample ? "sample" : "trim") +
+                      " arguments for the " + backend.Name() + " backend but received " + std::to_string(length),
+                  CodedError::Kind::Range);
+  };
   // A Float64Array is read in one copy; an array element by element.
   if (info.Length() > 1 && info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
     Napi::Float64Array args = info[1].As<Napi::Float64Array>();
+    checkLength(args.ElementLength());
     call.args.assign(args.Data(), args.Data() + args.ElementLength());
   } else if (info.Length() > 1 && info[1].IsArray()) {
     Napi::Array args = info[1].As<Napi::Array>();
-    for (uint32_t i = 0; i < args.Length(); i++) {
+    checkLength(args.Length());
+    // Bounded by `declared` too: an element's getter may lengthen the array meanwhile.
+    for (uint32_t i = 0; i < args.Length() && i < declared; i++) {
       Napi::Value v = args.Get(i);
       call.args.push_back(v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : kUnknown);
     }
@@ -137,7 +174,7 @@ Call MakeCall(const Napi::CallbackInfo& info, size_t index, bool onJsThread) {
 Napi::Value SampleSyncJs(const Napi::CallbackInfo& info) {
   const size_t index = BackendArg(info);
   return Guarded(info.Env(), [&] {
-    Call call = MakeCall(info, index, true);
+    Call call = MakeCall(info, index, Action::Sample, true);
     return SampleToJs(info.Env(), TakeSample(*Backends()[index], call, false), info.Length() > 2 ? info[2] : info.Env().Undefined());
   });
 }
@@ -146,7 +183,7 @@ Napi::Value SampleAsyncJs(const Napi::CallbackInfo& info) {
   const size_t index = BackendArg(info);
   const Backend* backend = Backends()[index];
   return Guarded(info.Env(), [&] {
-    Call call = MakeCall(info, index, false);
+    Call call = MakeCall(info, index, Action::Sample, false);
     return PromiseWorker<SampleResult>::Run(
         info.Env(), "allocatorStats.sample", [backend, call] { return TakeSample(*backend, call, true); },
         [](Napi::Env env, SampleResult& r) { return SampleToJs(env, r); });
@@ -158,7 +195,7 @@ Napi::Value TrimSyncJs(const Napi::CallbackInfo& info) {
   const Backend& backend = *Backends()[index];
   return Guarded(info.Env(), [&] {
     RequireTrim(backend);
-    Call call = MakeCall(info, index, true);
+    Call call = MakeCall(info, index, Action::Trim, true);
     return TrimToJs(info.Env(), TakeTrim(backend, call));
   });
 }
@@ -168,7 +205,7 @@ Napi::Value TrimAsyncJs(const Napi::CallbackInfo& info) {
   const Backend* backend = Backends()[index];
   return Guarded(info.Env(), [&] {
     RequireTrim(*backend);
-    Call call = MakeCall(info, index, false);
+    Call call = MakeCall(info, index, Action::Trim, false);
     return PromiseWorker<TrimResult>::Run(
         info.Env(), "allocatorStats.trim", [backend, call] { return TakeTrim(*backend, call); },
         [](Napi::Env env, TrimResult& t) { return TrimToJs(env, t); });
