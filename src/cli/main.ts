@@ -54,7 +54,7 @@ Options:
   run: `Usage: allocator-stats run [options] -- <command> [args…]
 
 Starts <command> with the allocator preloaded, samples its memory every interval, passes its
-stdin/stdout/stderr through untouched and signals on to it, then prints a summary and the doctor's
+stdin/stdout/stderr through untouched and signals on to all of it (its process group), then prints a summary and the doctor's
 findings on stderr. Exits with the program's exit code (killed by a signal: the same signal).
 
 Options:

@@ -81,3 +81,35 @@ export function mappedAllocators(pid: number): Array<{ name: AllocatorName; libr
   }
   return [...seen].map(([library, name]) => ({ name, library }));
 }
+
+/**
+ * Whether a process group still has a process that runs, from /proc. A zombie does not count: it
+ * holds no memory and runs nothing, and its reaper (init, for the orphans of a shell) may take
+ * seconds. Without /proc, whether the group has any process at all.
+ */
+export function groupRunning(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // After "pid (comm) ": state ppid pgrp …
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+  }
+  return false;
+}

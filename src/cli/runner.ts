@@ -14,17 +14,24 @@ import type { AllocatorName } from '../types';
 import { resolveAllocator, type Candidate } from './allocators';
 import { CliError } from './errors';
 import type { AllocatorCheck, RunRecord } from './model';
-import { isExiting, mappedAllocators, readStatus, type ProcStatus } from './procstatus';
+import { groupRunning, isExiting, mappedAllocators, readStatus, type ProcStatus } from './procstatus';
 import { ENV_CLAIMED, ENV_INTERVAL, ENV_SAMPLE_FILE, type WireMessage, type WireSample } from './protocol';
 import { rssFigures } from './summary';
 
 /**
- * Signals passed on to the program. A terminal sends ^C (SIGINT) and ^\ (SIGQUIT) to its whole
- * foreground process group, the program included: those two are passed on only when
- * allocator-stats is not in its terminal's foreground group at that moment (no terminal, a
- * background job, a new session), where one sent to it cannot have reached the program too.
+ * Signals passed on to the program's process group. The program runs in a session of its own, so
+ * the terminal's ^C (SIGINT) and ^\\ (SIGQUIT) reach allocator-stats only, never the program:
+ * every one is passed on, whoever sent it.
  */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGQUIT'];
+
+/** Signals that ask the program to stop: a second one, or this long after the first, is SIGKILL of its group. */
+export const STOP_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(['SIGTERM', 'SIGINT']);
+/** As long as `docker stop` waits: time enough for a clean shutdown, not for a hang. */
+export const STOP_GRACE_MS = 10_000;
+/** After SIGKILL, how long the group may take to be reaped before the run is reported anyway. */
+const KILLED_REAP_MS = 1000;
+const GROUP_POLL_MS = 20;
 
 /** A first outside sample soon after start, so a program shorter than one interval still has one. */
 export const FIRST_SAMPLE_MS = 50;
@@ -55,7 +62,18 @@ export interface RunOptions {
 
 export interface ActiveRun {
   result: Promise<RunRecord>;
+  /** Passes a signal on to the program's process group (SIGTERM and SIGINT escalate, see STOP_SIGNALS). */
   kill(signal: NodeJS.Signals): void;
+}
+
+/** Signals a process group; false once it has no process left. */
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 function emptySample(time: number): WireSample {
@@ -158,7 +176,30 @@ export function startRun(options: RunOptions): ActiveRun {
 
   const startTime = Date.now();
   const started = performance.now();
-  const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env });
+  // detached: the program leads a process group (and, as Node can only make one that way, a
+  // session) of its own, so a signal passed on reaches all of it: a shell and what it started.
+  const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env, detached: true });
+  let stopAsked = false;
+  let killedAt: number | null = null;
+  let grace: NodeJS.Timeout | null = null;
+  let reported = false;
+  const killGroup = (): void => {
+    if (grace) clearTimeout(grace);
+    grace = null;
+    killedAt ??= performance.now();
+    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+  };
+  // Asked to stop, the run ends once no process of the program runs any more (in its group), or
+  // a moment after SIGKILL if some never end (stuck in the kernel).
+  const groupEnded = (): Promise<void> =>
+    new Promise((resolve) => {
+      const poll = (): void => {
+        const pgid = child.pid;
+        if (pgid === undefined || !groupRunning(pgid) || (killedAt !== null && performance.now() - killedAt > KILLED_REAP_MS)) return resolve();
+        setTimeout(poll, GROUP_POLL_MS);
+      };
+      poll();
+    });
 
   const inside: WireSample[] = [];
   const outside: WireSample[] = [];
@@ -279,6 +320,15 @@ export function startRun(options: RunOptions): ActiveRun {
     });
     child.once('exit', (code, signal) => {
       const wallMs = performance.now() - started;
+      // Left to run when it ended on its own (a daemon it started on purpose, as timeout(1) does);
+      // after a stop was asked, what it started is waited for (and killed with the group).
+      void (stopAsked ? groupEnded() : Promise.resolve()).then(() => {
+        if (grace) clearTimeout(grace);
+        reported = true;
+        finish(code, signal, wallMs);
+      });
+    });
+    const finish = (code: number | null, signal: NodeJS.Signals | null, wallMs: number): void => {
       exited = true;
       clearTimeout(first);
       clearInterval(timer);
@@ -335,7 +385,7 @@ export function startRun(options: RunOptions): ActiveRun {
           parts: [],
         });
       });
-    });
+    };
   });
 
   /**
@@ -369,41 +419,22 @@ export function startRun(options: RunOptions): ActiveRun {
   return {
     result,
     kill(signal) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (reported || child.pid === undefined) return;
+      if (!signalGroup(child.pid, signal)) return;
+      if (!STOP_SIGNALS.has(signal)) return;
+      if (stopAsked) return killGroup();
+      stopAsked = true;
+      grace = setTimeout(killGroup, STOP_GRACE_MS);
     },
   };
 }
 
 /** Installs forwarding of signals to whatever run is active; returns the uninstaller. */
-const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
-
-/**
- * Whether this process is in the foreground process group of a controlling terminal, from
- * /proc/self/stat (pgrp, tty_nr, tpgid): then ^C and ^\ reach every process of the group. The
- * program is started in allocator-stats' own group, so it gets them from the terminal itself.
- */
-export function inTerminalForeground(): boolean {
-  try {
-    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-    // After "pid (comm) ": state ppid pgrp session tty_nr tpgid …
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const pgrp = Number(fields[2]);
-    const ttyNr = Number(fields[4]);
-    const tpgid = Number(fields[5]);
-    return ttyNr !== 0 && tpgid === pgrp;
-  } catch {
-    // Without /proc: a terminal on any standard stream stands for one.
-    return Boolean(process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY);
-  }
-}
-
 export function forwardSignals(active: () => ActiveRun | null, onSignal?: (signal: NodeJS.Signals) => void): () => void {
   // allocator-stats itself does not die of them: it ends as the program does.
   const handlers = FORWARDED_SIGNALS.map((signal) => {
     const handler = (): void => {
       onSignal?.(signal);
-      // Asked when the signal comes: job control may have moved it to or from the foreground.
-      if (TERMINAL_SIGNALS.includes(signal) && inTerminalForeground()) return;
       active()?.kill(signal);
     };
     process.on(signal, handler);

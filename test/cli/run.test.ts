@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { JsonReport } from '../../src/cli/export-json';
+import { STOP_GRACE_MS } from '../../src/cli/runner';
 import { buildAllocProgram, CLI, FIXTURES, hasGcc, procLines, runCli, startCli, tempDir } from './helpers';
 import { ALLOCATOR_LIBRARIES, commandExists, findLibrary, MiB, ROOT, testIf } from '../helpers';
 
@@ -174,6 +175,64 @@ describe('allocator-stats run', () => {
     const r = await done;
     expect([r.code, r.signal]).toEqual([null, 'SIGTERM']);
     expect(r.stderr).toContain('killed by SIGTERM');
+  });
+
+  test('passes SIGTERM to the whole program and reports only once none of it runs', async () => {
+    // sh dies of SIGTERM at once; the Node process it started takes 300 ms to end after its own.
+    const line = `"${process.execPath}" "${path.join(FIXTURES, 'cli-signal.js')}" trap; echo after`;
+    const { child, done } = startCli(['run', '--interval', '200', '--', 'sh', '-c', line]);
+    const ready = await new Promise<RegExpExecArray>((resolve) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /ready \d+ (\d+)/.exec(out);
+        if (m) resolve(m);
+      });
+    });
+    const grandchild = Number(ready[1]);
+    // A zombie left for init to reap runs nothing: only a process that still runs counts.
+    const running = (): boolean => {
+      try {
+        return !/^\d+ \(.*\) [ZX] /.test(fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    let runningAtReport: boolean | null = null;
+    child.stderr!.on('data', (d: Buffer) => {
+      if (runningAtReport === null && d.toString().includes('allocator-stats:')) runningAtReport = running();
+    });
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.stdout).toContain('got SIGTERM');
+    expect(r.stdout).not.toContain('after');
+    expect(r.stderr).toContain('killed by SIGTERM');
+    expect(runningAtReport).toBe(false);
+    expect(running()).toBe(false);
+    expect([r.code, r.signal]).toEqual([null, 'SIGTERM']);
+  });
+
+  test('a second SIGTERM kills a program that ignores SIGTERM, and all of its group, with SIGKILL', async () => {
+    // An ignored signal stays ignored across exec: sleep ignores SIGTERM, and so does the sleep
+    // in the background, a second process of the group.
+    const { child, done } = startCli(['run', '--interval', '200', '--', 'sh', '-c', 'trap "" TERM; sleep 30 & echo "ready $!"; exec sleep 30']);
+    const helper = await new Promise<number>((resolve) => child.stdout!.on('data', (d: Buffer) => {
+      const m = /ready (\d+)/.exec(d.toString());
+      if (m) resolve(Number(m[1]));
+    }));
+    let exited = false;
+    void done.then(() => (exited = true));
+    child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(exited).toBe(false);
+    const second = performance.now();
+    child.kill('SIGTERM');
+    const r = await done;
+    // Well before the grace period (STOP_GRACE_MS) would have killed it.
+    expect(performance.now() - second).toBeLessThan(STOP_GRACE_MS / 2);
+    expect(r.stderr).toContain('killed by SIGKILL');
+    expect([r.code, r.signal]).toEqual([null, 'SIGKILL']);
+    expect(fs.existsSync(`/proc/${helper}`) && !/\) [ZX] /.test(fs.readFileSync(`/proc/${helper}/stat`, 'utf8'))).toBe(false);
   });
 
   for (const [signal, key] of [['SIGINT', '\x03'], ['SIGQUIT', '\x1c']] as const) {
