@@ -440,8 +440,20 @@ export function forwardSignals(active: () => ActiveRun | null, onSignal?: (signa
     process.on(signal, handler);
     return [signal, handler] as const;
   });
+  // ^Z stops allocator-stats alone: the program is in a session of its own (where a SIGTSTP would
+  // be discarded, its group being orphaned). Stop the program too, then this process; `fg` or
+  // `bg` continues this process, which continues the program.
+  const stop = (): void => {
+    active()?.kill('SIGSTOP');
+    process.kill(process.pid, 'SIGSTOP');
+  };
+  const resume = (): void => active()?.kill('SIGCONT');
+  process.on('SIGTSTP', stop);
+  process.on('SIGCONT', resume);
   return () => {
     for (const [signal, handler] of handlers) process.off(signal, handler);
+    process.off('SIGTSTP', stop);
+    process.off('SIGCONT', resume);
   };
 }
 

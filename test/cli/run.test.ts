@@ -235,6 +235,28 @@ describe('allocator-stats run', () => {
     expect(fs.existsSync(`/proc/${helper}`) && !/\) [ZX] /.test(fs.readFileSync(`/proc/${helper}/stat`, 'utf8'))).toBe(false);
   });
 
+  test('SIGTSTP (^Z) stops the program with allocator-stats, and SIGCONT continues both', async () => {
+    const { child, done } = startCli(['run', '--quiet', '--interval', '200', '--', process.execPath, path.join(FIXTURES, 'cli-signal.js'), 'trap']);
+    const pid = await new Promise<number>((resolve) => child.stdout!.on('data', (d: Buffer) => {
+      const m = /ready \d+ (\d+)/.exec(d.toString());
+      if (m) resolve(Number(m[1]));
+    }));
+    const state = (p: number): string => /\) (\S)/.exec(fs.readFileSync(`/proc/${p}/stat`, 'utf8'))![1];
+    const until = async (p: number, want: (s: string) => boolean): Promise<string> => {
+      for (let i = 0; i < 100 && !want(state(p)); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      return state(p);
+    };
+    child.kill('SIGTSTP');
+    expect(await until(pid, (s) => s === 'T')).toBe('T');
+    expect(await until(child.pid!, (s) => s === 'T')).toBe('T');
+    child.kill('SIGCONT');
+    expect(await until(pid, (s) => s !== 'T')).not.toBe('T');
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.stdout).toContain('got SIGTERM');
+    expect(r.code).toBe(43);
+  });
+
   for (const [signal, key] of [['SIGINT', '\x03'], ['SIGQUIT', '\x1c']] as const) {
     withScript(`in a terminal's foreground, ${signal} typed there reaches the program once, not again from allocator-stats`, async () => {
       // exec: allocator-stats itself leads the terminal's session, in its foreground group.
