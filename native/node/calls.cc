@@ -1,6 +1,8 @@
 // The entry points every backend shares: detection, the process's memory, and sample and trim
-// (each a sync/async pair) packed into Float64Arrays whose fields the wire names.
+// (each a sync/async pair) packed into Float64Arrays whose fields the wire names; and the one
+// process setting the CLI needs that Node lacks (no core dumps).
 #include <napi.h>
+#include <sys/resource.h>
 
 #include <cmath>
 #include <cstdio>
@@ -218,11 +220,19 @@ Napi::Array NamesToJs(Napi::Env env, FieldNames names) {
   return array;
 }
 
+// RLIMIT_CORE to 0 (soft and hard) for this process, as timeout(1) does before it raises its
+// program's signal on itself: dying of SIGSEGV then leaves no core of Node. Whether it was set.
+Napi::Value DisableCoreDumpsJs(const Napi::CallbackInfo& info) {
+  const struct rlimit none = {0, 0};
+  return Napi::Boolean::New(info.Env(), setrlimit(RLIMIT_CORE, &none) == 0);
+}
+
 }  // namespace
 
 void InitProcessCalls(Napi::Env env, Napi::Object exports) {
   exports.Set("detect", Napi::Function::New(env, DetectJs, "detect"));
   exports.Set("processMemory", Napi::Function::New(env, ProcessMemoryJs, "processMemory"));
+  exports.Set("disableCoreDumps", Napi::Function::New(env, DisableCoreDumpsJs, "disableCoreDumps"));
 }
 
 void InitSampleTrim(Napi::Env env, Napi::Object exports) {

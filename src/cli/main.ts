@@ -19,6 +19,7 @@ import { diagnoseRun } from './findings';
 import type { RunRecord } from './model';
 import { rank, RECOMMENDATION_RULE } from './rank';
 import { agentPath } from '../agent/locate';
+import { addon } from '../core/binding';
 import { forwardSignals, samplerPath, startRun, type ActiveRun } from './runner';
 
 /** Default sampling interval: at ~0.2 ms per sample, well inside 1 % of a core. */
@@ -261,14 +262,28 @@ function describeRun(run: RunRecord): string {
 // undo that: it cannot die of these.
 const CANNOT_DIE_OF: ReadonlySet<NodeJS.Signals> = new Set(['SIGPIPE', 'SIGXFSZ', 'SIGUSR1']);
 
+// Signals whose default action dumps core: raised on this process, they would leave a core of
+// Node (tens of MiB of allocator-stats, not of the program) wherever core_pattern says.
+const DUMPS_CORE: ReadonlySet<NodeJS.Signals> = new Set(['SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGXCPU', 'SIGXFSZ', 'SIGSYS']);
+
+/** RLIMIT_CORE to 0, as timeout(1) sets it before raising its program's signal; false when it cannot be set (no addon). */
+function disableCoreDumps(): boolean {
+  try {
+    return addon().disableCoreDumps();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Ends this process as the program ended: the same code, or the same signal; for a signal it
  * cannot die of (or one that did not kill it), 128 + the signal's number, as a shell reports it.
+ * So does a signal that dumps core when core dumps cannot be turned off first.
  */
 function exitLike(code: number | null, signal: NodeJS.Signals | null): void {
   if (signal) {
     process.removeAllListeners(signal);
-    if (!CANNOT_DIE_OF.has(signal)) process.kill(process.pid, signal);
+    if (!CANNOT_DIE_OF.has(signal) && (!DUMPS_CORE.has(signal) || disableCoreDumps())) process.kill(process.pid, signal);
     // Still here: a signal to oneself with its default action is delivered before kill() returns.
     process.exitCode = 128 + (os.constants.signals[signal] ?? 0);
     return;

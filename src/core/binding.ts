@@ -85,6 +85,8 @@ export interface NativeMimallocProcessInfo {
 export interface NativeBinding {
   detect(): NativeDetection;
   processMemory(): NativeProcessMemory;
+  /** setrlimit(RLIMIT_CORE, {0, 0}) on this process; false when it failed. */
+  disableCoreDumps(): boolean;
 
   wire: NativeWire;
   /** Writes into `out` when it is long enough and returns how many values it wrote. */

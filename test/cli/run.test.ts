@@ -1,7 +1,7 @@
 // allocator-stats run: real programs under real preloaded allocators. A Node workload sampled
 // from inside, a C program sampled from outside, exit codes and signals passed through, and
 // the figures held against what /proc said inside the same program.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,18 @@ const withJemalloc = testIf(jemalloc !== null, 'libjemalloc2 not installed (apt-
 const withGcc = testIf(hasGcc, 'no C compiler (apt-get install gcc libc6-dev)');
 const withGccAndJemalloc = testIf(hasGcc && jemalloc !== null, 'needs gcc and libjemalloc2');
 const withScript = testIf(commandExists('script'), 'needs script(1) for a terminal (apt-get install bsdutils)');
+// Cores are written as files named by core_pattern in the dumping process's working directory
+// unless it pipes them to a program (`|…`) or names another directory: only then does "no core
+// file in the working directory" say something.
+const corePattern = ((): string => {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
+  } catch {
+    return '|';
+  }
+})();
+const corePrefix = corePattern.split('%')[0];
+const withCoresHere = testIf(!corePattern.startsWith('|') && !corePattern.includes('/') && corePrefix !== '', `core_pattern ${JSON.stringify(corePattern)} does not write cores into the working directory`);
 const withPermission = testIf(process.allowedNodeEnvironmentFlags.has('--experimental-permission'), 'this Node has no permission model');
 
 /**
@@ -301,6 +313,24 @@ describe('allocator-stats run', () => {
     const xfsz = await runCli(['run', '--', 'sh', '-c', 'kill -XFSZ $$']);
     expect([xfsz.code, xfsz.signal]).toEqual([128 + os.constants.signals.SIGXFSZ, null]);
     expect(xfsz.stderr).toContain('killed by SIGXFSZ');
+  });
+
+  withCoresHere('dies of SIGSEGV as the program did, leaving no core of Node behind', () => {
+    const cwd = fs.mkdtempSync(path.join(dir, 'core-'));
+    const env = { ...(process.env as Record<string, string>) };
+    delete env.LD_PRELOAD;
+    const cores = (): string[] => fs.readdirSync(cwd).filter((f) => f.startsWith(corePrefix));
+    // Control: with the limit raised, a process dying of SIGSEGV leaves a core here (else this
+    // machine's hard limit forbids cores, and their absence below would prove nothing).
+    const control = spawnSync('sh', ['-c', 'ulimit -c unlimited && sh -c "kill -SEGV \\$\\$"; true'], { cwd, env });
+    expect(control.status).toBe(0);
+    expect(cores().length).toBe(1);
+    for (const f of cores()) fs.rmSync(path.join(cwd, f));
+    // The program keeps no core of its own; allocator-stats raises its SIGSEGV on itself.
+    const line = `ulimit -c unlimited && exec "${process.execPath}" "${CLI}" run --quiet -- sh -c 'ulimit -c 0; kill -SEGV $$'`;
+    const r = spawnSync('sh', ['-c', line], { cwd, env });
+    expect([r.status, r.signal]).toEqual([null, 'SIGSEGV']);
+    expect(cores()).toEqual([]);
   });
 
   test('leaves the program’s helper processes and worker threads alone: nothing of the package loaded, no addon mapped', async () => {
