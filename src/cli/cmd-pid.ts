@@ -7,7 +7,7 @@ import { AgentTarget, type ProcessStats } from '../agent/target';
 import { ENV_AGENT } from '../agent/client';
 import { diagnose } from '../doctor/diagnose';
 import { MIN_SAMPLES } from '../doctor/thresholds';
-import type { MonitorSample } from '../doctor/types';
+import { toSample } from '../doctor/monitor';
 import { CliError } from './errors';
 import { mib } from './export-markdown';
 import { RUN_MIN_WINDOW_FRACTION } from './findings';
@@ -76,25 +76,6 @@ export async function trimCommand(pid: number, json: boolean): Promise<string> {
   }
 }
 
-/** A program that is not Node has no V8 heap and no ArrayBuffers: zero, not unknown. */
-function monitorSample(s: ProcessStats): MonitorSample {
-  return {
-    time: s.time,
-    rss: s.process.rss,
-    rssAnon: s.process.rssAnon,
-    heapUsed: 0,
-    heapTotal: 0,
-    external: 0,
-    arrayBuffers: 0,
-    allocated: s.allocated,
-    resident: s.resident,
-    heldBack: s.heldBack,
-    releasable: s.releasable,
-    elu: null,
-    allocator: s.allocator.name,
-  };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -126,7 +107,8 @@ export async function doctorPidCommand(pid: number, options: { durationMs: numbe
   } finally {
     target.close();
   }
-  const samples = stats.map(monitorSample);
+  // toSample counts the V8 parts of a program without V8 as zero, not unknown.
+  const samples = stats.map((s) => toSample(s, null));
   const span = samples[samples.length - 1].time - samples[0].time;
   const d = diagnose(samples, {
     context: { allocator: target.allocator },
