@@ -5,7 +5,7 @@ import { asName, versionOf } from '../allocators/identity';
 import { allocatorRow } from '../allocators/registry';
 import { trimResultOf } from '../allocators/trims';
 import type { Backend, BackendSample } from '../allocators/types';
-import { unifiedFigures } from '../api/stats';
+import { statsOf } from '../api/stats';
 import type { NativeProcessMemory } from '../core/binding';
 import { withCode } from '../core/errors';
 import type { AllocatorName, MemoryStats, TrimResult } from '../types';
@@ -99,7 +99,7 @@ export class AgentTarget {
   async stats(): Promise<ProcessStats> {
     const started = performance.now();
     const time = Date.now();
-    return this.#assemble(await this.#backend.sample({ releasable: true }), time, performance.now() - started);
+    return statsOf(await this.#backend.sample({ releasable: true }), time, started, this.allocator, null, NO_V8_NOTE);
   }
 
   /**
@@ -110,7 +110,8 @@ export class AgentTarget {
     if (!line.reply || !Array.isArray(line.reply.values)) return null;
     this.#replay = recordOf(line.reply.values);
     const sample = await this.#backend.sample({ releasable: true });
-    return this.#assemble(sample, typeof line.time === 'number' ? line.time : Date.now(), 0);
+    // Taken by the agent as the program exited, not by a request: it cost no sampling time here.
+    return statsOf(sample, typeof line.time === 'number' ? line.time : Date.now(), performance.now(), this.allocator, null, NO_V8_NOTE);
   }
 
   /** Gives the program's held-back memory back to the OS (the agent's thread runs the trim). */
@@ -128,23 +129,4 @@ export class AgentTarget {
     return this.binding.connection.whenClosed();
   }
 
-  #assemble(sample: BackendSample, time: number, costMs: number): ProcessStats {
-    const n = unifiedFigures(sample, null);
-    n.notes.push(NO_V8_NOTE);
-    return {
-      time,
-      allocator: this.allocator,
-      allocated: n.allocated,
-      resident: n.resident,
-      heldBack: n.heldBack,
-      heldBackRatio: n.heldBackRatio,
-      releasable: n.releasable,
-      mapped: sample.numbers.mapped,
-      process: sample.process,
-      v8: null,
-      costMs,
-      raw: sample.numbers.raw,
-      notes: n.notes,
-    };
-  }
 }

@@ -4,10 +4,10 @@ import { performance } from 'node:perf_hooks';
 import { allocatorIdentity } from '../allocators/identity';
 import { backendFor } from '../allocators/registry';
 import type { BackendSample, SampleRequest } from '../allocators/types';
-import { clampToProcess, type Clamped } from '../core/clamp';
+import { clampToProcess } from '../core/clamp';
 import { optionalBoolean, optionsObject } from '../core/validate';
 import { ARRAY_BUFFERS_MAX_AGE_MS, v8Memory } from '../core/v8memory';
-import type { MemoryStats, StatsOptions } from '../types';
+import type { MemoryStats, StatsOptions, V8Memory } from '../types';
 
 const OPTIONS = ['releasable'] as const;
 
@@ -32,12 +32,22 @@ function request(options: unknown, name: string, releasableByDefault: boolean): 
 }
 
 /**
- * A backend's numbers held to what the OS shows (V8's used heap, `heapUsed`, taken out of the
- * anonymous memory when known), with their notes: the unified figures of a sample, whichever
- * process it comes from.
+ * A backend's sample as MemoryStats, whichever process it comes from: its numbers held to what
+ * the OS shows (V8's used heap taken out of the anonymous memory when the process has a V8), with
+ * their notes and then `note`. `v8` is null for a process without V8 (read through its agent).
+ * `costMs` runs from `started` (performance.now()) to the end of this assembly.
  */
-export function unifiedFigures(sample: BackendSample, heapUsed: number | null): Clamped & { heldBackRatio: number | null } {
-  const n = clampToProcess(sample.numbers, sample.process, heapUsed === null ? null : { heapUsed });
+export function statsOf<V extends V8Memory | null>(
+  sample: BackendSample,
+  time: number,
+  started: number,
+  allocator: MemoryStats['allocator'],
+  v8: V,
+  note: string | null,
+): Omit<MemoryStats, 'v8'> & { v8: V } {
+  // Read field by field: spreading these objects into a new one made V8 derive fresh hidden
+  // classes on every sample, which outlived scavenges and made each sample cost several times more.
+  const n = clampToProcess(sample.numbers, sample.process, v8 === null ? null : { heapUsed: v8.heapUsed });
   // The sample's notes are its own (a fresh array per sample): the clamp's follow them.
   const notes = sample.numbers.notes;
   if (n.notes.length > 0) notes.push(...n.notes);
@@ -47,33 +57,28 @@ export function unifiedFigures(sample: BackendSample, heapUsed: number | null): 
       notes.push(`${frag} held-back bytes are not releasable by a trim: free space inside partly used pages (fragmentation)`);
     }
   }
-  const heldBackRatio = n.heldBack !== null && n.resident ? n.heldBack / n.resident : n.heldBack === null ? null : 0;
-  return { allocated: n.allocated, resident: n.resident, heldBack: n.heldBack, releasable: n.releasable, heldBackRatio, notes };
+  if (note !== null) notes.push(note);
+  return {
+    time,
+    allocator,
+    allocated: n.allocated,
+    resident: n.resident,
+    heldBack: n.heldBack,
+    heldBackRatio: n.heldBack !== null && n.resident ? n.heldBack / n.resident : n.heldBack === null ? null : 0,
+    releasable: n.releasable,
+    mapped: sample.numbers.mapped,
+    process: sample.process,
+    v8,
+    costMs: performance.now() - started,
+    raw: sample.numbers.raw,
+    notes,
+  };
 }
 
 // `now` is when the V8 figures are read; `arrayBuffersMaxAgeMs` how old arrayBuffers may be.
 function assemble(sample: BackendSample, started: number, time: number, now: number, arrayBuffersMaxAgeMs: number): MemoryStats {
   const v8 = v8Memory(now, arrayBuffersMaxAgeMs);
-  // Read field by field: spreading these objects into a new one made V8 derive fresh hidden
-  // classes on every sample, which outlived scavenges and made each sample cost several times more.
-  const n = unifiedFigures(sample, v8.memory.heapUsed);
-  const notes = n.notes;
-  if (v8.note !== null) notes.push(v8.note);
-  return {
-    time,
-    allocator: allocatorIdentity(),
-    allocated: n.allocated,
-    resident: n.resident,
-    heldBack: n.heldBack,
-    heldBackRatio: n.heldBackRatio,
-    releasable: n.releasable,
-    mapped: sample.numbers.mapped,
-    process: sample.process,
-    v8: v8.memory,
-    costMs: performance.now() - started,
-    raw: sample.numbers.raw,
-    notes,
-  };
+  return statsOf(sample, time, started, allocatorIdentity(), v8.memory, v8.note);
 }
 
 /**
