@@ -43,18 +43,30 @@ export function readStatus(pid: number | 'self'): ProcStatus | null {
 const PF_EXITING = 0x4;
 
 /**
+ * The fields of /proc/<pid>/stat after "pid (comm) ": state ppid pgrp session tty_nr tpgid
+ * flags …; null when it cannot be read (the process is gone).
+ */
+function statFields(pid: number | string): string[] | null {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // comm may hold spaces and parentheses: it ends at the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+// A zombie (Z) or a process being reaped (X): it runs nothing and holds no memory.
+const dead = (state: string): boolean => state === 'Z' || state === 'X';
+
+/**
  * Whether the process has begun to exit (the kernel tears it down, or it is a zombie): its
  * memory is being unmapped, and a figure read now is no figure of the program.
  */
 export function isExiting(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // After "pid (comm) ": state ppid pgrp session tty_nr tpgid flags …
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[0] === 'Z' || fields[0] === 'X' || (Number(fields[6]) & PF_EXITING) !== 0;
-  } catch {
-    return true;
-  }
+  const fields = statFields(pid);
+  return fields === null || dead(fields[0]) || (Number(fields[6]) & PF_EXITING) !== 0;
 }
 
 // A mapped lib<…name…>.so of each preloaded allocator in the registry.
@@ -101,15 +113,8 @@ export function groupRunning(pgid: number): boolean {
   }
   for (const name of entries) {
     if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // After "pid (comm) ": state ppid pgrp …
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+    const fields = statFields(name);
+    if (fields !== null && Number(fields[2]) === pgid && !dead(fields[0])) return true;
   }
   return false;
 }
