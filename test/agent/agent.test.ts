@@ -2,15 +2,16 @@
 // here with the system compiler) under glibc, jemalloc and tcmalloc, a Python service, a static
 // binary that refuses the preload, bad control messages, and an agent that is never asked for
 // anything. Every figure is held against what /proc says of the same process.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { agentPath, agentSocketOf } from '../../src/agent/locate';
+import { agentPath } from '../../src/agent/locate';
 import { AgentTarget } from '../../src/agent/target';
 import type { JsonReport } from '../../src/cli/export-json';
 import { buildAllocProgram, hasGcc, runCli, tempDir } from '../cli/helpers';
 import { ALLOCATOR_LIBRARIES, commandExists, findLibrary, MiB, testIf } from '../helpers';
+import { killedAfterEach, socketOf, startWithAgent as startProgram, statusBytes, type Started } from './helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
 const AGENT = agentPath();
@@ -39,50 +40,11 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
-
-interface Started {
-  child: ChildProcess;
-  pid: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+const children = killedAfterEach();
 
 /** Starts `file` with the agent (and `preload` before it) listening; resolves once stderr shows `ready`. */
-function startWithAgent(file: string, args: string[], ready: string, env: Record<string, string> = {}, preload: string[] = []): Promise<Started> {
-  const child = spawn(file, args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env, LD_PRELOAD: [...preload, AGENT!].join(':'), ALLOCATOR_STATS_AGENT: '1', ALLOCATOR_STATS_AGENT_DIR: dir },
-  });
-  children.push(child);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes(ready)) resolve({ child, pid: child.pid!, exited });
-    });
-    child.on('exit', (code) => reject(new Error(`${file} exited (${code}) before "${ready}": ${err}`)));
-  });
-}
-
-function statusKiB(pid: number, key: string): number {
-  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no ${key} in /proc/${pid}/status`);
-  return Number(m[1]) * 1024;
-}
-
-/** The agent's socket, once it is listening (the agent starts before main, but asynchronously to this test). */
-async function socketOf(pid: number): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const s = agentSocketOf(pid);
-    if (s) return s;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no agent socket in process ${pid}`);
-}
+const startWithAgent = (file: string, args: string[], ready: string, env: Record<string, string> = {}, preload: string[] = []): Promise<Started> =>
+  startProgram(file, args, ready, { agent: AGENT!, dir, env, preload, children });
 
 /**
  * What /proc shows a trim returns, against the agent's releasable figure just before (and under
@@ -91,9 +53,9 @@ async function socketOf(pid: number): Promise<string> {
 async function expectTrimMatches(target: AgentTarget, pid: number, heldBackToo: boolean): Promise<{ heldBack: number; returned: number }> {
   const before = await target.stats();
   expect(before.heldBack).not.toBeNull();
-  const anonBefore = statusKiB(pid, 'RssAnon');
+  const anonBefore = statusBytes(pid, 'RssAnon');
   const trim = await target.trim();
-  const anonAfter = statusKiB(pid, 'RssAnon');
+  const anonAfter = statusBytes(pid, 'RssAnon');
   expect(trim.supported).toBe(true);
   const returned = anonBefore - anonAfter;
   const tolerance = Math.max(0.1 * returned, 8 * MiB);
@@ -243,9 +205,9 @@ describe('allocator-stats agent-path, stats, trim and doctor on a running progra
     expect(s).toMatchObject({ pid: p.pid, allocator: { name: 'glibc' }, v8: null });
     expect(s.heldBack).toBeGreaterThan(64 * MiB);
 
-    const anonBefore = statusKiB(p.pid, 'RssAnon');
+    const anonBefore = statusBytes(p.pid, 'RssAnon');
     const trim = await runCli(['trim', String(p.pid)]);
-    const returned = anonBefore - statusKiB(p.pid, 'RssAnon');
+    const returned = anonBefore - statusBytes(p.pid, 'RssAnon');
     expect(trim.code).toBe(0);
     expect(trim.stdout).toMatch(new RegExp(`^allocator-stats: trimmed pid ${p.pid} \\(glibc\\) in [\\d.]+ ms: RSS [\\d.]+ MiB → [\\d.]+ MiB, [\\d.]+ MiB back to the OS`));
     expect(Math.abs(s.releasable - returned)).toBeLessThanOrEqual(Math.max(0.1 * returned, 8 * MiB));

@@ -1,14 +1,14 @@
 // The agent built against musl (scripts/build-musl-agent.sh) and preloaded into a musl program:
 // it detects musl, reports only the process figures with notes saying why, refuses to trim,
 // answers bad requests with errors, and leaves the program to run and exit as it would.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { agentSocketOf } from '../../src/agent/locate';
 import { AgentTarget } from '../../src/agent/target';
 import { commandExists, ROOT, testIf } from '../helpers';
+import { killedAfterEach, socketOf, startWithAgent, type Started } from './helpers';
 
 const withMusl = testIf(commandExists('musl-gcc') && commandExists('g++'), 'needs musl-gcc (apt-get install musl-tools) and g++');
 
@@ -27,45 +27,10 @@ beforeAll(() => {
 }, 180_000);
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
-
-interface Host {
-  pid: number;
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+const children = killedAfterEach();
 
 /** Starts the musl host (sleeping `seconds`) with the musl agent listening; resolves on "host: ready". */
-function startHost(seconds: number): Promise<Host> {
-  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
-  Object.assign(env, { LD_PRELOAD: agent, ALLOCATOR_STATS_AGENT: '1', ALLOCATOR_STATS_AGENT_DIR: sockets });
-  const child = spawn(host, [String(seconds)], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  children.push(child);
-  let err = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('host: ready')) resolve({ pid: child.pid!, child, stderr: () => err, exited });
-    });
-    child.on('exit', (code, signal) => reject(new Error(`host exited (${code ?? signal}) before "host: ready": ${err}`)));
-  });
-}
-
-async function socketOf(pid: number): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const s = agentSocketOf(pid);
-    if (s) return s;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no agent socket in process ${pid} after 2 s`);
-}
+const startHost = (seconds: number): Promise<Started> => startWithAgent(host, [String(seconds)], 'host: ready', { agent, dir: sockets, children });
 
 /** One request on a fresh connection; resolves with the first line of the reply. */
 function request(socket: string, data: string): Promise<string> {

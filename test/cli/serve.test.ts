@@ -1,12 +1,13 @@
 // `allocator-stats serve --pid`: the diagnostic endpoint of a C++ engine, read through its agent,
 // with the endpoint's own rules (Host check, token for POST /trim), and a trim that /proc sees.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { agentPath, agentSocketOf } from '../../src/agent/locate';
+import { agentPath } from '../../src/agent/locate';
 import { commandExists, MiB, testIf } from '../helpers';
 import { runCli, startCli, tempDir } from './helpers';
+import { killedAfterEach, socketOf, startWithAgent, statusBytes, type Started } from '../agent/helpers';
 
 const ENGINE_SOURCE = path.join(__dirname, '..', 'agent', 'fixtures', 'engine.cc');
 const AGENT = agentPath();
@@ -26,37 +27,12 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
+const children = killedAfterEach();
 
 /** The engine with the agent listening, once it holds ~120 MiB retained by glibc. */
-function startEngine(): Promise<{ child: ChildProcess; pid: number }> {
-  const child = spawn(engine, ['--idle=60'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LD_PRELOAD: AGENT!, ALLOCATOR_STATS_AGENT: '1', ALLOCATOR_STATS_AGENT_DIR: dir },
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('engine: idle')) resolve({ child, pid: child.pid! });
-    });
-    child.on('exit', (code) => reject(new Error(`engine exited (${code}) before idling: ${err}`)));
-  });
-}
+const startEngine = (): Promise<Started> => startWithAgent(engine, ['--idle=60'], 'engine: idle', { agent: AGENT!, dir, children });
 
-async function agentListening(pid: number): Promise<void> {
-  for (let i = 0; i < 100 && agentSocketOf(pid) === null; i++) await new Promise((r) => setTimeout(r, 20));
-}
-
-function rssAnon(pid: number): number {
-  const m = /^RssAnon:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no RssAnon in /proc/${pid}/status`);
-  return Number(m[1]) * 1024;
-}
+const rssAnon = (pid: number): number => statusBytes(pid, 'RssAnon');
 
 interface Reply {
   status: number;
@@ -95,7 +71,7 @@ const SERVING = /^allocator-stats: serving pid (\d+) \(.*engine.*\) at (http:\/\
 /** `serve --pid` on a fresh engine, once it printed its URL. */
 async function serving(args: string[] = []): Promise<{ engine: ChildProcess; pid: number; serve: ReturnType<typeof startCli>; line: string; url: string; port: string }> {
   const { child, pid } = await startEngine();
-  await agentListening(pid);
+  await socketOf(pid);
   const serve = startCli(['serve', '--pid', String(pid), ...args]);
   children.push(serve.child);
   const line = await firstLine(serve.child);
